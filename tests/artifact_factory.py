@@ -1,0 +1,216 @@
+"""Build small, real model artifacts the documented way (docs/artifact.md), for tests.
+
+Serving tests must not depend on the training package, so this module writes artifacts with
+plain scikit-learn + joblib exactly as the contract describes. The training suite checks that
+what the real workflow publishes validates against the same JSON schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import platform
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "artifact-metadata.schema.json"
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+SIGNATURE_HEADER = "mlops-artifact-v1"
+
+
+@dataclass(frozen=True)
+class BuiltArtifact:
+    """Where a test artifact was written and what it holds."""
+
+    root: Path
+    model_name: str
+    model_version: str
+    directory: Path
+    metadata: dict[str, Any]
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def numeric_reference(values: np.ndarray) -> dict[str, Any]:
+    """Reference statistics for one numeric column, as docs/artifact.md defines them."""
+    values = np.asarray(values, dtype=float)
+    finite = values[~np.isnan(values)]
+    edges = np.quantile(finite, np.linspace(0, 1, 11))
+    counts, _ = np.histogram(np.clip(finite, edges[0], edges[-1]), bins=edges)
+    q = np.quantile(finite, [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
+    return {
+        "kind": "numeric",
+        "count": int(values.size),
+        "missing": int(values.size - finite.size),
+        "mean": float(finite.mean()),
+        "std": float(finite.std()),
+        "min": float(finite.min()),
+        "max": float(finite.max()),
+        "quantiles": dict(
+            zip(["p01", "p05", "p25", "p50", "p75", "p95", "p99"], map(float, q), strict=True)
+        ),
+        "bin_edges": [float(e) for e in edges],
+        "bin_fractions": [float(c) / finite.size for c in counts],
+    }
+
+
+def categorical_reference(values: list[Any]) -> dict[str, Any]:
+    series = pd.Series(values)
+    freqs = series.dropna().astype(str).value_counts(normalize=True)
+    return {
+        "kind": "categorical",
+        "count": len(values),
+        "missing": int(series.isna().sum()),
+        "frequencies": {str(k): float(v) for k, v in freqs.items()},
+    }
+
+
+def iris_frame() -> tuple[pd.DataFrame, pd.Series]:
+    data = load_iris(as_frame=True)
+    frame = data.frame.drop(columns="target")
+    frame.columns = IRIS_FEATURES
+    target = pd.Series(data.target_names[data.target], name="species")
+    return frame, target
+
+
+def new_version(offset_seconds: int = 0) -> str:
+    now = datetime.now(UTC).timestamp() + offset_seconds
+    return datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def build_iris_artifact(
+    root: Path,
+    *,
+    model_name: str = "iris_classifier",
+    model_version: str | None = None,
+    set_latest: bool = True,
+    signing_key: tuple[str, bytes] | None = None,
+    metadata_overrides: dict[str, Any] | None = None,
+    C: float = 1.0,  # noqa: N803 - scikit-learn's name for it
+) -> BuiltArtifact:
+    """Fit a tiny iris pipeline and publish it under ``root`` per docs/artifact.md.
+
+    ``C`` changes the fitted model (so two versions predict slightly differently);
+    ``metadata_overrides`` replaces top-level metadata fields after hashing (for fault tests);
+    ``signing_key`` = ``(key_id, secret)`` writes ``signature.json``.
+    """
+    model_version = model_version or new_version()
+    features, target = iris_frame()
+    pipeline = Pipeline(
+        [("scale", StandardScaler()), ("model", LogisticRegression(C=C, max_iter=500))]
+    )
+    pipeline.fit(features, target)
+
+    directory = root / model_name / model_version
+    directory.mkdir(parents=True, exist_ok=False)
+    model_path = directory / "model.joblib"
+    joblib.dump(pipeline, model_path)
+
+    accuracy = float((pipeline.predict(features) == target).mean())
+    fingerprint = hashlib.sha256(
+        pd.util.hash_pandas_object(pd.concat([features, target], axis=1)).values.tobytes()
+    ).hexdigest()
+    metadata: dict[str, Any] = {
+        "schema_version": 1,
+        "model_name": model_name,
+        "model_version": model_version,
+        "trainer_class": "IrisClassifier",
+        "task": "classification",
+        "features": [
+            {"name": name, "type": "number", "categories": None, "allow_unknown": False}
+            for name in IRIS_FEATURES
+        ],
+        "target": {
+            "name": "species",
+            "classes": [str(c) for c in pipeline.classes_],
+            "distribution": categorical_reference(target.tolist()),
+        },
+        "metrics": {
+            "selection_metric": "accuracy",
+            "best_candidate": "logistic_regression",
+            "test": {"accuracy": accuracy, "f1_macro": accuracy},
+            "candidates": [
+                {
+                    "name": "logistic_regression",
+                    "estimator": "sklearn.linear_model.LogisticRegression",
+                    "params": {"C": C},
+                    "cv_mean": accuracy,
+                    "cv_std": 0.0,
+                }
+            ],
+        },
+        "data": {
+            "source": "sklearn:iris",
+            "fingerprint": fingerprint,
+            "n_rows": len(features),
+            "n_train": len(features),
+            "n_test": len(features),
+        },
+        "reference": {name: numeric_reference(features[name].to_numpy()) for name in IRIS_FEATURES},
+        "versions": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "joblib": joblib.__version__,
+        },
+        "run": {
+            "flow_name": "TestFactory",
+            "run_id": "0",
+            "pathspec": "TestFactory/0",
+            "git_commit": None,
+        },
+        "created_at": datetime.now(UTC).isoformat(),
+        "model_file": {
+            "path": "model.joblib",
+            "sha256": sha256_file(model_path),
+            "size_bytes": model_path.stat().st_size,
+        },
+        "onnx": {"path": None, "reason": "not exported by the test factory"},
+        "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
+    }
+    metadata.update(metadata_overrides or {})
+    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    if signing_key:
+        sign_artifact(directory, *signing_key)
+    if set_latest:
+        (root / model_name / "LATEST").write_text(model_version + "\n")
+    return BuiltArtifact(root, model_name, model_version, directory, metadata)
+
+
+def signature_message(directory: Path) -> bytes:
+    """The signed message for an artifact directory (docs/artifact.md, "Signing")."""
+    lines = [SIGNATURE_HEADER]
+    for name in ("metadata.json", "model.joblib", "model.onnx"):
+        path = directory / name
+        if path.exists():
+            lines.append(f"{name} {sha256_file(path)}")
+    return "\n".join(lines).encode()
+
+
+def sign_artifact(directory: Path, key_id: str, secret: bytes) -> None:
+    signature = hmac.new(secret, signature_message(directory), hashlib.sha256).hexdigest()
+    (directory / "signature.json").write_text(
+        json.dumps({"algorithm": "HMAC-SHA256", "key_id": key_id, "signature": signature})
+    )
+
+
+def set_latest(root: Path, model_name: str, version: str) -> None:
+    tmp = root / model_name / f"LATEST.tmp-{os.getpid()}"
+    tmp.write_text(version + "\n")
+    os.replace(tmp, root / model_name / "LATEST")

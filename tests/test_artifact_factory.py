@@ -1,0 +1,26 @@
+"""The shared test factory writes artifacts that satisfy the documented schema."""
+
+import json
+
+import jsonschema
+import pytest
+
+from tests.artifact_factory import SCHEMA_PATH, build_iris_artifact, sha256_file
+
+
+def test_factory_artifact_matches_schema(tmp_path):
+    built = build_iris_artifact(tmp_path)
+    schema = json.loads(SCHEMA_PATH.read_text())
+    metadata = json.loads((built.directory / "metadata.json").read_text())
+    jsonschema.validate(metadata, schema)
+    assert metadata["model_file"]["sha256"] == sha256_file(built.directory / "model.joblib")
+    assert (tmp_path / built.model_name / "LATEST").read_text().strip() == built.model_version
+
+
+def test_schema_rejects_missing_fields(tmp_path):
+    built = build_iris_artifact(tmp_path)
+    metadata = dict(built.metadata)
+    del metadata["model_file"]
+    schema = json.loads(SCHEMA_PATH.read_text())
+    with pytest.raises(jsonschema.ValidationError, match="model_file"):
+        jsonschema.validate(metadata, schema)
