@@ -102,17 +102,27 @@ def build_iris_artifact(
     signing_key: tuple[str, bytes] | None = None,
     metadata_overrides: dict[str, Any] | None = None,
     C: float = 1.0,  # noqa: N803 - scikit-learn's name for it
+    estimator: Any | None = None,
+    with_onnx: bool = False,
 ) -> BuiltArtifact:
     """Fit a tiny iris pipeline and publish it under ``root`` per docs/artifact.md.
 
-    ``C`` changes the fitted model (so two versions predict slightly differently);
+    ``C`` changes the default LogisticRegression (so two versions predict slightly
+    differently); ``estimator`` replaces the scaler + LogisticRegression (e.g. a forest);
+    ``with_onnx`` also exports ``model.onnx`` (skl2onnx, zipmap off) with its parity figures;
     ``metadata_overrides`` replaces top-level metadata fields after hashing (for fault tests);
     ``signing_key`` = ``(key_id, secret)`` writes ``signature.json``.
     """
     model_version = model_version or new_version()
     features, target = iris_frame()
     pipeline = Pipeline(
-        [("scale", StandardScaler()), ("model", LogisticRegression(C=C, max_iter=500))]
+        [
+            ("scale", StandardScaler()),
+            (
+                "model",
+                estimator if estimator is not None else LogisticRegression(C=C, max_iter=500),
+            ),
+        ]
     )
     pipeline.fit(features, target)
 
@@ -121,6 +131,11 @@ def build_iris_artifact(
     model_path = directory / "model.joblib"
     joblib.dump(pipeline, model_path)
 
+    onnx_entry = (
+        export_onnx(pipeline, features, directory / "model.onnx")
+        if with_onnx
+        else {"path": None, "reason": "not exported by the test factory"}
+    )
     accuracy = float((pipeline.predict(features) == target).mean())
     fingerprint = hashlib.sha256(
         pd.util.hash_pandas_object(pd.concat([features, target], axis=1)).values.tobytes()
@@ -181,7 +196,7 @@ def build_iris_artifact(
             "sha256": sha256_file(model_path),
             "size_bytes": model_path.stat().st_size,
         },
-        "onnx": {"path": None, "reason": "not exported by the test factory"},
+        "onnx": onnx_entry,
         "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
     }
     metadata.update(metadata_overrides or {})
@@ -191,6 +206,34 @@ def build_iris_artifact(
     if set_latest:
         (root / model_name / "LATEST").write_text(model_version + "\n")
     return BuiltArtifact(root, model_name, model_version, directory, metadata)
+
+
+def export_onnx(pipeline: Pipeline, features: pd.DataFrame, path: Path) -> dict[str, Any]:
+    """Convert ``pipeline`` to ONNX at ``path`` and return its metadata entry with parity."""
+    # Imported here: only tests that ask for ONNX need the converter.
+    import onnxruntime as ort
+    import skl2onnx
+
+    inputs = features.to_numpy(dtype=np.float32)
+    model = skl2onnx.to_onnx(
+        pipeline, inputs[:1], options={type(pipeline.steps[-1][1]): {"zipmap": False}}
+    )
+    path.write_bytes(model.SerializeToString())
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {session.get_inputs()[0].name: inputs})
+    expected = pipeline.predict_proba(features)
+    return {
+        "path": "model.onnx",
+        "sha256": sha256_file(path),
+        "opset": int(max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))),
+        "converter": f"skl2onnx {skl2onnx.__version__}",
+        "parity": {
+            "n_rows": len(inputs),
+            "labels_equal": bool((labels == pipeline.predict(features)).all()),
+            "max_abs_prob_diff": float(np.abs(probabilities - expected).max()),
+        },
+        "reason": None,
+    }
 
 
 def signature_message(directory: Path) -> bytes:
