@@ -27,13 +27,10 @@ def test_schema_rejects_missing_fields(tmp_path):
 
 
 def test_factory_onnx_artifact_matches_schema(tmp_path):
-    from sklearn.ensemble import RandomForestClassifier
-
-    built = build_iris_artifact(
-        tmp_path, estimator=RandomForestClassifier(n_estimators=5, random_state=0), with_onnx=True
-    )
+    built = build_iris_artifact(tmp_path, with_onnx=True)
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.validate(built.metadata, schema)
+    assert (built.directory / "model.onnx").stat().st_size > 0
     onnx_entry = built.metadata["onnx"]
     assert onnx_entry["sha256"] == sha256_file(built.directory / "model.onnx")
     assert onnx_entry["parity"]["labels_equal"] is True
