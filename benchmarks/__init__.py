@@ -1,0 +1,1 @@
+"""Same-run serving benchmarks (`nox -s bench`)."""

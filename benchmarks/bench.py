@@ -1,0 +1,442 @@
+"""Same-run serving benchmark: floors, our service per backend, batching off and on.
+
+    python -m benchmarks.bench            # full run (~5-8 minutes on 2 cores)
+    python -m benchmarks.bench --quick    # a small subset, 1 s per load run (< 1 minute)
+
+Every figure is measured in this one run, and targets are ratios between runs, so a slow or
+noisy machine shifts numerator and denominator alike. Servers are pinned to CPU 0 and the
+load generator (wrk, closed loop) to CPU 1 when the machine has two or more CPUs. Results go
+to ``benchmarks/results/`` as JSON and a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+WRK_SCRIPT = ROOT / "benchmarks" / "wrk_report.lua"
+API_KEY = "bench-key-not-a-secret"  # a throwaway key for a loopback-only benchmark
+IRIS_ROW = {"sepal_length": 5.9, "sepal_width": 3.0, "petal_length": 4.2, "petal_width": 1.5}
+BATCH_MAX_WAIT_MS = 2
+
+
+@dataclass
+class Scenario:
+    """One load run: which server, which model, which endpoint, how hard."""
+
+    model: str
+    server: str  # sklearn-floor | onnx-floor | service
+    backend: str = "-"
+    batching: bool = False
+    endpoint: str = "/predict"
+    rows: int = 1
+    concurrency: int = 8
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if self.server != "service":
+            return self.server
+        return f"service[{self.backend}{', batching' if self.batching else ''}]"
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    req_per_s: float
+    rows_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_pin(cpu: int) -> list[str]:
+    """`taskset` prefix pinning a process to one CPU, when possible."""
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", str(cpu)]
+    return []
+
+
+def build_artifacts(root: Path) -> None:
+    """Publish the two benchmark models (iris LR pipeline, 200-tree forest) with ONNX."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    sys.path.insert(0, str(ROOT))
+    from tests.artifact_factory import build_iris_artifact
+
+    build_iris_artifact(root, model_name="iris", with_onnx=True)
+    build_iris_artifact(
+        root,
+        model_name="forest",
+        estimator=RandomForestClassifier(n_estimators=200, random_state=0, n_jobs=1),
+        with_onnx=True,
+    )
+
+
+def version_dir(root: Path, model: str) -> Path:
+    return root / model / (root / model / "LATEST").read_text().strip()
+
+
+def in_process_costs(root: Path, quick: bool) -> dict[str, dict[str, float]]:
+    """Microseconds per one-row call, in this process: scikit-learn and onnxruntime."""
+    import warnings
+
+    import joblib
+    import onnxruntime as ort
+    import sklearn
+
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+    row = np.asarray([list(IRIS_ROW.values())], dtype=np.float64)
+    costs: dict[str, dict[str, float]] = {}
+    for model in ("iris", "forest"):
+        directory = version_dir(root, model)
+        pipeline = joblib.load(directory / "model.joblib")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        name = session.get_inputs()[0].name
+        row32 = row.astype(np.float32)
+
+        def sk_call(pipeline: Any = pipeline) -> None:
+            with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+                pipeline.predict_proba(row)
+
+        def onnx_call(session: Any = session, feed: dict = {name: row32}) -> None:  # noqa: B006
+            session.run(None, feed)
+
+        n_sk = 20 if model == "forest" else 200
+        n_onnx = 2000
+        if quick:
+            n_sk, n_onnx = max(5, n_sk // 10), 200
+        costs[model] = {
+            "sklearn_us": min(timeit.repeat(sk_call, number=n_sk, repeat=3)) / n_sk * 1e6,
+            "onnx_us": min(timeit.repeat(onnx_call, number=n_onnx, repeat=3)) / n_onnx * 1e6,
+        }
+    return costs
+
+
+@contextlib.contextmanager
+def running_server(scenario: Scenario, root: Path, log_dir: Path) -> Iterator[str]:
+    """Start the scenario's server on a free loopback port; stop it (SIGTERM) afterwards."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if scenario.server == "service":
+        env.update(
+            {
+                "FASTAPI_HOST": "127.0.0.1",
+                "FASTAPI_PORT": str(port),
+                "ARTIFACTS_DIR": str(root),
+                "MODEL_NAME": scenario.model,
+                "API_KEYS": API_KEY,
+                "WORKERS": "1",
+                "LOG_JSON": "true",
+                "MODEL_POLL_SECONDS": "0",
+                "INFERENCE_BACKEND": scenario.backend,
+                "BATCH_MAX_SIZE": "64" if scenario.batching else "1",
+                "BATCH_MAX_WAIT_MS": str(BATCH_MAX_WAIT_MS),
+                **scenario.extra_env,
+            }
+        )
+        cmd = [sys.executable, "-m", "src.serve.app"]
+        ready_url = f"http://127.0.0.1:{port}/health"
+    else:
+        env.update(
+            {
+                "BENCH_MODEL_DIR": str(version_dir(root, scenario.model)),
+                "BENCH_FLOOR": scenario.server.split("-")[0],
+            }
+        )
+        # Same uvicorn settings the service uses: one worker, uvloop + httptools, no access log.
+        cmd = [
+            sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app",
+            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+            "--http", "httptools", "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        ready_url = None
+    log_path = log_dir / f"{scenario.model}-{scenario.label}-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*cpu_pin(0), *cmd], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(process, base, ready_url, log_path)
+            yield base
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_ready(process: subprocess.Popen, base: str, ready_url: str | None, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early ({process.returncode}); see {log}")
+        try:
+            if ready_url:
+                if httpx.get(ready_url, timeout=1).status_code == 200:
+                    return
+            elif httpx.post(base + "/predict", json=IRIS_ROW, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server not ready after 60 s; see {log}")
+
+
+def request_body(scenario: Scenario) -> bytes:
+    if scenario.endpoint == "/predict/batch":
+        return json.dumps({"records": [IRIS_ROW] * scenario.rows}).encode()
+    return json.dumps(IRIS_ROW).encode()
+
+
+def run_wrk(url: str, body_file: Path, concurrency: int, seconds: float, auth: str) -> dict:
+    threads = max(1, min(2, concurrency))
+    cmd = [
+        *cpu_pin(1), "wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
+        "--timeout", "10s", "-s", str(WRK_SCRIPT), url,
+    ]  # fmt: skip
+    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_AUTH": auth}
+    out = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
+    return json.loads(line.removeprefix("WRK_JSON "))
+
+
+def measure(scenario: Scenario, root: Path, work: Path, seconds: float) -> Result:
+    body_file = work / f"body-{scenario.rows}.json"
+    body_file.write_bytes(request_body(scenario))
+    auth = API_KEY if scenario.server == "service" else ""
+    with running_server(scenario, root, work) as base:
+        url = base + scenario.endpoint
+        run_wrk(url, body_file, scenario.concurrency, max(1.0, seconds / 3), auth)  # warm-up
+        stats = run_wrk(url, body_file, scenario.concurrency, seconds, auth)
+    duration = stats["duration_us"] / 1e6
+    errors = sum(stats[k] for k in ("connect_errors", "read_errors", "write_errors"))
+    errors += stats["status_errors"] + stats["timeouts"]
+    req_per_s = stats["requests"] / duration
+    return Result(
+        scenario=scenario,
+        req_per_s=req_per_s,
+        rows_per_s=req_per_s * scenario.rows,
+        p50_ms=stats["p50_us"] / 1000,
+        p99_ms=stats["p99_us"] / 1000,
+        errors=errors,
+        requests=stats["requests"],
+    )
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    if quick:
+        return [
+            Scenario("iris", "sklearn-floor"),
+            Scenario("iris", "onnx-floor"),
+            Scenario("iris", "service", backend="onnx"),
+            Scenario("forest", "service", backend="sklearn", batching=True),
+            Scenario("iris", "service", backend="onnx", endpoint="/predict/batch", rows=100),
+        ]
+    runs: list[Scenario] = []
+    for model in ("iris", "forest"):
+        for concurrency in (1, 8, 64):
+            runs += [
+                Scenario(model, "sklearn-floor", concurrency=concurrency),
+                Scenario(model, "onnx-floor", concurrency=concurrency),
+            ]
+            runs += [
+                Scenario(model, "service", backend, batching, concurrency=concurrency)
+                for backend in ("onnx", "sklearn")
+                for batching in (False, True)
+            ]
+    runs += [
+        Scenario("iris", "service", backend, endpoint="/predict/batch", rows=rows)
+        for backend in ("onnx", "sklearn")
+        for rows in (1, 100, 1000)
+    ]
+    return runs
+
+
+def find(results: list[Result], **want: Any) -> Result | None:
+    for result in results:
+        if all(getattr(result.scenario, k) == v for k, v in want.items()):
+            return result
+    return None
+
+
+def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
+    """The issue's targets as same-run ratios; a target whose runs are missing is skipped."""
+
+    def ratio(name: str, num: Result | None, den: Result | None, target: float) -> None:
+        if num and den and den.req_per_s > 0:
+            value = num.req_per_s / den.req_per_s
+            out[name] = {"value": round(value, 2), "target": target, "met": value >= target}
+
+    out: dict[str, dict[str, Any]] = {}
+    iris_onnx = find(results, model="iris", server="service", backend="onnx", batching=False,
+                     endpoint="/predict", concurrency=8)  # fmt: skip
+    ratio("iris c=8 service[onnx] / onnx floor", iris_onnx,
+          find(results, model="iris", server="onnx-floor", concurrency=8), 0.7)  # fmt: skip
+    ratio("iris c=8 service[onnx] / sklearn floor", iris_onnx,
+          find(results, model="iris", server="sklearn-floor", concurrency=8), 1.2)  # fmt: skip
+    ratio("forest c=8 service[onnx] / sklearn floor",
+          find(results, model="forest", server="service", backend="onnx", batching=False,
+               endpoint="/predict", concurrency=8),
+          find(results, model="forest", server="sklearn-floor", concurrency=8), 15)  # fmt: skip
+    ratio("forest c=64 service[sklearn, batching] / service[sklearn]",
+          find(results, model="forest", server="service", backend="sklearn", batching=True,
+               endpoint="/predict", concurrency=64),
+          find(results, model="forest", server="service", backend="sklearn", batching=False,
+               endpoint="/predict", concurrency=64), 12)  # fmt: skip
+    batched_c1 = find(results, model="forest", server="service", backend="sklearn",
+                      batching=True, endpoint="/predict", concurrency=1)  # fmt: skip
+    plain_c1 = find(results, model="forest", server="service", backend="sklearn",
+                    batching=False, endpoint="/predict", concurrency=1)  # fmt: skip
+    if batched_c1 and plain_c1:
+        rise = batched_c1.p99_ms - plain_c1.p99_ms
+        bound = BATCH_MAX_WAIT_MS + 2
+        out["forest c=1 p99 rise with batching (ms)"] = {
+            "value": round(rise, 2), "target": f"<= {bound}", "met": rise <= bound,
+        }  # fmt: skip
+    big = find(results, model="iris", server="service", backend="onnx",
+               endpoint="/predict/batch", rows=1000)  # fmt: skip
+    if big:
+        out["iris /predict/batch 1000 rows: rows/s"] = {
+            "value": round(big.rows_per_s), "target": ">= 200000", "met": big.rows_per_s >= 200_000,
+        }  # fmt: skip
+    return out
+
+
+def library_versions() -> dict[str, str]:
+    names = [
+        "scikit-learn", "onnxruntime", "skl2onnx", "numpy", "fastapi", "starlette",
+        "uvicorn", "uvloop", "httptools", "orjson", "pydantic", "prometheus-client",
+    ]  # fmt: skip
+    versions = {"python": platform.python_version()}
+    for name in names:
+        with contextlib.suppress(importlib_metadata.PackageNotFoundError):
+            versions[name] = importlib_metadata.version(name)
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    versions["wrk"] = (wrk.stdout or wrk.stderr).split("[")[0].strip()
+    return versions
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Serving benchmark ({report['mode']}, {report['created_at']})",
+        "",
+        f"CPUs: {report['cpu_count']}; server pinned to CPU 0, wrk to CPU 1 when possible. "
+        f"Load run: {report['seconds']} s after a warm-up.",
+        "",
+        "## In-process one-row cost (us)",
+        "",
+        "| model | scikit-learn | onnxruntime |",
+        "|---|---:|---:|",
+    ]
+    for model, cost in report["in_process"].items():
+        lines.append(f"| {model} | {cost['sklearn_us']:.1f} | {cost['onnx_us']:.1f} |")
+    lines += [
+        "",
+        "## Load runs",
+        "",
+        "| model | server | endpoint | rows | c | req/s | rows/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["runs"]:
+        s = row["scenario"]
+        label = Scenario(**s).label
+        lines.append(
+            f"| {s['model']} | {label} | {s['endpoint']} | {s['rows']} | {s['concurrency']} | "
+            f"{row['req_per_s']:.0f} | {row['rows_per_s']:.0f} | {row['p50_ms']:.2f} | "
+            f"{row['p99_ms']:.2f} | {row['errors']} |"
+        )
+    lines += ["", "## Targets (same-run ratios)", "", "| target | value | goal | met |",
+              "|---|---:|---|---|"]  # fmt: skip
+    for name, r in report["ratios"].items():
+        lines.append(f"| {name} | {r['value']} | {r['target']} | {'yes' if r['met'] else 'NO'} |")
+    lines += ["", "## Versions", ""]
+    lines += [f"- {k}: {v}" for k, v in report["versions"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small subset, 1 s load runs")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per load run")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        print("bench: wrk not found; install it (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    seconds = args.seconds or (1.0 if args.quick else 5.0)
+    mode = "quick" if args.quick else "full"
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work = Path(tmp)
+        root = work / "artifacts"
+        build_artifacts(root)
+        in_process = in_process_costs(root, args.quick)
+        results = []
+        for scenario in scenarios(args.quick):
+            result = measure(scenario, root, work, seconds)
+            results.append(result)
+            s, r = scenario, result
+            print(
+                f"{s.model:7} {s.label:30} {s.endpoint:15} rows={s.rows:<5} c={s.concurrency:<3}"
+                f" {r.req_per_s:9.0f} req/s {r.rows_per_s:10.0f} rows/s"
+                f" p50={r.p50_ms:7.2f}ms p99={r.p99_ms:7.2f}ms errors={r.errors}",
+                flush=True,
+            )
+    report = {
+        "mode": mode,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "seconds": seconds,
+        "in_process": in_process,
+        "runs": [asdict(r) for r in results],
+        "ratios": ratios(results),
+        "versions": library_versions(),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"bench-{mode}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"bench-{mode}.md").write_text(markdown(report))
+    print(markdown(report))
+    return 1 if any(r.errors for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
