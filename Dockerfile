@@ -1,0 +1,94 @@
+# syntax=docker/dockerfile:1
+#
+# Three stages (docs/shipping.md, "Container design"):
+#   serve-deps  builds /opt/venv with the pinned serving requirements + the package metadata
+#   trainer     the training workflow (Metaflow, `train` extra); `docker compose --profile train`
+#   runtime     the serving image (default target): /opt/venv + src/serve, nothing else
+#
+# The model is NOT baked into the image: compose and Kubernetes mount published artifacts
+# read-only and the service picks up new versions itself (MODEL_POLL_SECONDS).
+# tests/integration_tests/test_image_runtime.py reproduces the runtime stage without an engine:
+# keep its COPY lines to plain files/folders of the build context or `--from=serve-deps`.
+
+############################ serve-deps: serving virtualenv ############################
+FROM python:3.11.14-slim-bookworm AS serve-deps
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /build
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+# Serving dependencies only (no Metaflow, no skl2onnx/onnx, no matplotlib); all are wheels,
+# so no compiler is needed in any stage.
+COPY requirements-serve.txt ./
+RUN pip install --no-cache-dir -r requirements-serve.txt
+
+# The package metadata (name + version = the API version, read with importlib.metadata) and
+# no code: the build context here holds no src/, so the wheel carries only the dist-info.
+COPY pyproject.toml README.md ./
+RUN pip install --no-cache-dir --no-deps . \
+    && python -c "import importlib.metadata as m; print('mlops-toolset', m.version('mlops-toolset'))"
+
+############################ trainer: the training workflow ############################
+FROM python:3.11.14-slim-bookworm AS trainer
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /app
+
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY pyproject.toml README.md run_training_workflow.py ./
+COPY src/__init__.py src/__init__.py
+COPY src/training src/training
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+
+# Metaflow needs a user name and a writable local datastore; artifacts/ is a mounted volume.
+ENV METAFLOW_USER=trainer \
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=/tmp/metaflow \
+    HOME=/tmp
+USER 10001:10001
+CMD ["python", "run_training_workflow.py", "run", "--config", "src/training/config.yaml"]
+
+############################ runtime: the serving image ################################
+FROM python:3.11.14-slim-bookworm AS runtime
+
+LABEL org.opencontainers.image.title="mlops-toolset serving API" \
+      org.opencontainers.image.licenses="MIT"
+
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+
+ENV PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FASTAPI_HOST=0.0.0.0 \
+    FASTAPI_PORT=8000 \
+    ARTIFACTS_DIR=/app/artifacts \
+    LOG_JSON=true
+
+WORKDIR /app
+COPY --from=serve-deps /opt/venv /opt/venv
+# Code is owned by root and read-only for the service user.
+COPY src/__init__.py src/__init__.py
+COPY src/serve src/serve
+
+USER 10001:10001
+EXPOSE 8000
+
+# No curl in the image: the interpreter does the probe (non-2xx or no answer -> exit 1).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('FASTAPI_PORT', '8000') + '/health/live', timeout=2)"]
+
+CMD ["python", "-m", "src.serve.app"]
