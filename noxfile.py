@@ -197,8 +197,26 @@ def security(session: nox.Session) -> None:
             *ignores,
         )
 
+    # Secrets: every tracked file against the committed baseline (audited false positives).
+    # The hook rewrites a baseline whose line numbers moved and exits 3; run it on a copy so
+    # that line drift alone warns instead of failing, while any new secret exits 1 and fails.
     tracked = session.run("git", "ls-files", external=True, silent=True).split()
-    session.run("detect-secrets-hook", "--baseline", ".secrets.baseline", *tracked, external=False)
+    baseline = Path(session.create_tmp()) / "secrets.baseline"
+    shutil.copyfile(ROOT / ".secrets.baseline", baseline)
+    output = session.run(
+        "detect-secrets-hook",
+        "--baseline",
+        str(baseline),
+        *[path for path in tracked if path != ".secrets.baseline"],
+        success_codes=[0, 3],
+        silent=True,
+    )
+    if output and "baseline file was updated" in output:
+        session.warn(
+            "no new secrets, but .secrets.baseline line numbers are stale; refresh it with "
+            "`detect-secrets scan --baseline .secrets.baseline`"
+        )
+    session.log(f"detect-secrets: no new secrets in {len(tracked)} tracked files")
 
 
 # --------------------------------------------------------------------------- user sessions
