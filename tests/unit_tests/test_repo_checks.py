@@ -1,0 +1,544 @@
+"""The shipping files pass their checks, and the checks `nox -s lint` runs really fail on
+broken files (a linter that passes everything would hide every mistake).
+
+Python tools come from validation_requirements.txt. System tools (docker-compose, promtool) are
+skipped when missing, unless REQUIRE_SYSTEM_TOOLS=1 (CI), which turns a missing tool into a
+failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.dockerfile_stages import final_stage, parse, stage
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+K8S = ROOT / "deploy" / "kubernetes"
+COMPOSE = ROOT / "docker-compose.yaml"
+DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "ml-api.json"
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+def python_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found: python -m pip install -r validation_requirements.txt")
+    return path
+
+
+def system_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not installed (apt-get install -y {package})"
+        if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
+            pytest.fail(message + " and REQUIRE_SYSTEM_TOOLS=1")
+        pytest.skip(message)
+    return path
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=180)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+BROKEN_DOCKERFILE = "FROM python:latest\nRUN apt-get install curl\nCMD python app.py\n"
+
+
+def test_hadolint_passes_the_dockerfile() -> None:
+    result = run(python_tool("hadolint"), "Dockerfile")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_fails_a_broken_dockerfile(tmp_path: Path) -> None:
+    broken = tmp_path / "Dockerfile"
+    broken.write_text(BROKEN_DOCKERFILE)
+    result = run(python_tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), str(broken))
+    assert result.returncode != 0
+    for rule in ("DL3007", "DL3008", "DL3025"):  # latest tag, unpinned apt, shell-form CMD
+        assert rule in result.stdout
+
+
+def test_final_stage_is_serving_only_non_root_and_exec_form() -> None:
+    runtime = final_stage()
+    assert runtime.name == "runtime"
+    sources = [s for copy in runtime.copies for s in copy.sources]
+    assert not any("training" in s or s == "requirements.txt" for s in sources), sources
+    assert "run_training_workflow.py" not in sources
+    assert runtime.user
+    assert runtime.user.split(":")[0] not in {"root", "0"}
+    assert runtime.env["FASTAPI_HOST"] == "0.0.0.0"
+    assert runtime.cmd == ["python", "-m", "src.serve.app"]
+    healthcheck = runtime.healthcheck
+    assert healthcheck is not None
+    assert "/health/live" in " ".join(healthcheck[1])
+    assert healthcheck[1][0] == "python"
+
+
+def test_serving_venv_stage_installs_only_the_serving_requirements() -> None:
+    runtime = final_stage()
+    (venv_copy,) = [c for c in runtime.copies if c.from_stage]
+    deps = stage(venv_copy.from_stage)
+    copied = [s for copy in deps.copies for s in copy.sources]
+    assert "requirements-serve.txt" in copied
+    assert "requirements.txt" not in copied
+    assert not any(s.startswith("src") for s in copied), "the venv stage must not see the code"
+    runs = " ".join(i.args for i in deps.all("RUN"))
+    assert "-r requirements-serve.txt" in runs
+
+
+def test_serving_requirements_hold_no_training_package() -> None:
+    pins = {
+        line.split("==")[0].lower()
+        for line in (ROOT / "requirements-serve.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    assert not pins & {"metaflow", "skl2onnx", "onnx", "matplotlib", "boto3"}
+
+
+def test_every_base_image_is_pinned_to_a_version() -> None:
+    for each in parse():
+        _, _, tag = each.base.partition(":")
+        assert tag != "latest", each.base
+        assert re.search(r"\d+\.\d+\.\d+", tag), f"{each.base}: pin an x.y.z tag"
+
+
+def test_dockerignore_admits_exactly_what_the_dockerfile_copies() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", "ignore everything by default, then re-include"
+    admitted = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    for each in parse():
+        for copy in each.copies:
+            if copy.from_stage:
+                continue
+            for source in copy.sources:
+                parts = Path(source).parts
+                assert any("/".join(parts[: i + 1]) in admitted for i in range(len(parts))), (
+                    f"{source} is COPYed but excluded by .dockerignore"
+                )
+    assert "artifacts" not in admitted
+    assert "secrets" not in admitted
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+def test_workflows_pass_schema_and_zizmor() -> None:
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    schema = run(
+        python_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    dependabot = run(
+        python_tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.dependabot",
+        ".github/dependabot.yml",
+    )
+    assert dependabot.returncode == 0, dependabot.stdout + dependabot.stderr
+    zizmor = run(python_tool("zizmor"), "--offline", ".github")
+    assert zizmor.returncode == 0, zizmor.stdout + zizmor.stderr
+
+
+def test_check_jsonschema_fails_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("name: x\non: push\njobs:\n  build:\n    steps: run everything\n")
+    result = run(
+        python_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(broken)
+    )
+    assert result.returncode != 0
+    assert "runs-on" in result.stdout or "steps" in result.stdout
+
+
+def test_zizmor_fails_an_unpinned_injectable_workflow(tmp_path: Path) -> None:
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        textwrap.dedent(
+            """\
+            name: bad
+            on: pull_request_target
+            jobs:
+              greet:
+                runs-on: ubuntu-latest
+                steps:
+                  - uses: actions/checkout@v4
+                  - uses: someone/some-action@main
+                  - run: echo "${{ github.event.pull_request.title }}"
+            """
+        )
+    )
+    result = run(python_tool("zizmor"), "--offline", str(tmp_path / ".github"))
+    assert result.returncode != 0
+    assert "template-injection" in result.stdout
+    assert "unpinned-uses" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("file", "name"),
+    [
+        ("code-testing.yml", "code-testing"),
+        ("code-validation.yml", "code-validation"),
+        ("code-security.yml", "code-security"),
+    ],
+)
+def test_the_three_pull_request_checks(file: str, name: str) -> None:
+    workflow = load_yaml(WORKFLOWS / file)
+    assert workflow["name"] == name
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert triggers["pull_request"]["branches"] == ["main"]
+    assert triggers["push"]["branches"] == ["main"]
+    assert workflow["permissions"] == {"contents": "read"}
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    for step in steps:
+        if "uses" in step:
+            assert SHA_PIN.match(step["uses"]), f"{step['uses']} is not pinned to a commit SHA"
+    setup = [s for s in steps if s.get("uses", "").startswith("actions/setup-python@")]
+    assert setup
+    assert setup[0]["with"]["cache"] == "pip"
+    commands = " ".join(step.get("run", "") for step in steps)
+    scripts = re.findall(r"\.github/scripts/[\w.]+\.sh", commands)
+    called = commands + " ".join((ROOT / s).read_text() for s in scripts)
+    assert re.search(r"\bnox -s (tests|lint|security)\b", called), f"{name} does not call nox"
+
+
+def test_dependabot_covers_pip_actions_and_docker() -> None:
+    config = load_yaml(ROOT / ".github" / "dependabot.yml")
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert {"pip", "github-actions", "docker"} <= ecosystems
+
+
+def test_pre_commit_pins_the_same_ruff_as_the_tools() -> None:
+    tools = (ROOT / "validation_requirements.txt").read_text()
+    (ruff_pin,) = re.findall(r"^ruff==(\S+)", tools, flags=re.MULTILINE)
+    config = load_yaml(ROOT / ".pre-commit-config.yaml")
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert {"ruff-check", "ruff-format"} <= hooks.keys()
+    assert "--check" in hooks["ruff-format"]["entry"]
+    for hook_id in ("ruff-check", "ruff-format"):
+        assert hooks[hook_id]["additional_dependencies"] == [f"ruff=={ruff_pin}"]
+
+
+# --------------------------------------------------------------------------- compose
+
+
+BROKEN_COMPOSE = textwrap.dedent(
+    """\
+    services:
+      ml-api-service:
+        build: .
+        ports: "8000"
+        restart: sometimes
+        healthcheck:
+          test: 42
+    """
+)
+
+
+def test_compose_file_passes_the_compose_spec_schema() -> None:
+    result = run(
+        python_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_spec_schema_fails_a_broken_compose_file(tmp_path: Path) -> None:
+    broken = tmp_path / "docker-compose.yaml"
+    broken.write_text(BROKEN_COMPOSE)
+    result = run(
+        python_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(broken)
+    )
+    assert result.returncode != 0
+
+
+def test_docker_compose_config_accepts_the_repo_and_rejects_a_broken_file(tmp_path: Path) -> None:
+    compose = system_tool("docker-compose", "docker-compose")
+    good = run(
+        compose, "-f", str(COMPOSE), "--profile", "train", "--profile", "monitoring", "config", "-q"
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    broken = tmp_path / "docker-compose.yaml"
+    broken.write_text(BROKEN_COMPOSE)
+    bad = run(compose, "-f", str(broken), "config", "-q", cwd=tmp_path)
+    assert bad.returncode != 0
+    assert "invalid" in (bad.stdout + bad.stderr).lower()
+
+
+def test_compose_service_is_hardened_and_mounts_artifacts_read_only() -> None:
+    services = load_yaml(COMPOSE)["services"]
+    api = services["ml-api-service"]
+    assert api["build"]["dockerfile"] == "Dockerfile"
+    assert api["build"]["target"] == "runtime"
+    assert api["read_only"] is True
+    assert any(str(t).startswith("/tmp") for t in api["tmpfs"])
+    (artifacts,) = [v for v in api["volumes"] if v["target"] == "/app/artifacts"]
+    assert artifacts["read_only"] is True
+    assert artifacts["source"] == "./artifacts"
+    assert api["environment"]["API_KEYS_FILE"] == "/run/secrets/api_keys"
+    assert "api_keys" in api["secrets"]
+    assert "API_KEYS" not in api["environment"], "keys come from the secret file only"
+    assert api["healthcheck"]["test"][0] == "CMD"
+    assert "/health/live" in str(api["healthcheck"])
+    assert api["restart"] == "unless-stopped"
+    assert api["ports"][0].startswith("127.0.0.1:")
+    assert services["trainer"]["profiles"] == ["train"]
+    assert services["trainer"]["build"]["target"] == "trainer"
+    assert stage("trainer").name == "trainer"
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["grafana"]["profiles"] == ["monitoring"]
+
+
+def test_compose_secret_files_are_git_ignored_and_only_examples_are_committed() -> None:
+    secrets_cfg = load_yaml(COMPOSE)["secrets"]
+    for secret in secrets_cfg.values():
+        path = secret["file"]
+        ignored = run("git", "check-ignore", "-q", path)
+        assert ignored.returncode == 0, f"{path} is not git-ignored"
+        assert (ROOT / (path + ".example")).is_file()
+    tracked = run("git", "ls-files", "secrets").stdout.split()
+    assert tracked
+    assert all(p.endswith(".example") for p in tracked)
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+
+def manifests() -> list[str]:
+    return sorted(str(p) for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def test_kubernetes_manifests_validate() -> None:
+    result = run(python_tool("kubernetes-validate"), "--strict", "--quiet", *manifests())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kubernetes_validate_fails_a_broken_manifest(tmp_path: Path) -> None:
+    broken = tmp_path / "deployment.yaml"
+    broken.write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: broken
+            spec:
+              replicas: two
+              selector:
+                matchLabels: {app: broken}
+              template:
+                metadata:
+                  labels: {app: broken}
+                spec:
+                  containers:
+                    - name: api
+                      image: example/api:1.0
+                      livenessProbe:
+                        httpGet: {path: /health/live, port: http}
+                        periodSecs: 10
+            """
+        )
+    )
+    result = run(python_tool("kubernetes-validate"), "--strict", str(broken))
+    assert result.returncode != 0
+    assert "replicas" in result.stdout + result.stderr
+
+
+def test_deployment_probes_security_and_resources() -> None:
+    deployment = load_yaml(K8S / "deployment.yaml")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert {"requests", "limits"} <= container["resources"].keys()
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["artifacts"]["readOnly"] is True
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["API_KEYS_FILE"].startswith(mounts["api-keys"]["mountPath"])
+    kinds = {load_yaml(Path(p))["kind"] for p in manifests()}
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "Secret"} <= kinds
+    secret = load_yaml(K8S / "secret.example.yaml")
+    assert all(value == "" for value in secret["stringData"].values()), "template only"
+
+
+def test_kustomization_lists_existing_files_and_not_the_secret_template() -> None:
+    resources = load_yaml(K8S / "kustomization.yaml")["resources"]
+    assert all((K8S / name).is_file() for name in resources)
+    assert "secret.example.yaml" not in resources
+
+
+# --------------------------------------------------------------------------- import boundaries
+
+
+def _scratch_project(root: Path, serve_imports: str) -> Path:
+    """A copy of the repo's contracts over a scratch `src` with two tiny packages."""
+    package = root / "src"
+    for sub in ("serve", "training"):
+        (package / sub).mkdir(parents=True)
+        (package / sub / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "serve" / "app.py").write_text(serve_imports)
+    (package / "training" / "flow.py").write_text("import json\n")
+    shutil.copy(ROOT / ".importlinter", root / ".importlinter")
+    return root
+
+
+def _lint_imports(project: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    return subprocess.run(
+        [python_tool("lint-imports"), "--no-cache"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "violation",
+    ["import src.training.flow\n", "from metaflow import FlowSpec\n"],
+    ids=["serve-imports-training", "serve-imports-metaflow"],
+)
+def test_import_contract_fails_when_serving_imports_training(
+    tmp_path: Path, violation: str
+) -> None:
+    result = _lint_imports(_scratch_project(tmp_path, violation))
+    assert result.returncode != 0, result.stdout
+    assert "BROKEN" in result.stdout
+
+
+def test_import_contract_passes_a_clean_scratch_project(tmp_path: Path) -> None:
+    result = _lint_imports(_scratch_project(tmp_path, "import json\n"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts_hold_in_the_repo() -> None:
+    if not (
+        (ROOT / "src/serve/__init__.py").exists() and (ROOT / "src/training/__init__.py").exists()
+    ):
+        pytest.skip("src/serve or src/training is not there yet")
+    result = _lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _dashboard_exprs() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+
+
+def test_dashboard_has_the_four_signals() -> None:
+    exprs = " ".join(_dashboard_exprs())
+    assert "serve_http_requests_total" in exprs
+    assert 'status=~"5.."' in exprs
+    assert "histogram_quantile(0.99" in exprs
+    assert "serve_http_request_duration_seconds_bucket" in exprs
+    assert "by (predicted_class)" in exprs
+    assert "serve_predictions_total" in exprs
+
+
+def test_prometheus_config_and_dashboard_queries_pass_promtool(tmp_path: Path) -> None:
+    promtool = system_tool("promtool", "prometheus")
+    config = run(promtool, "check", "config", "monitoring/prometheus/prometheus.yml")
+    assert config.returncode == 0, config.stdout + config.stderr
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query_{i}", "expr": e.replace("$__rate_interval", "5m")}
+                    for i, e in enumerate(_dashboard_exprs())
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    checked = run(promtool, "check", "rules", str(path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    rules["groups"][0]["rules"].append({"record": "broken", "expr": "sum(rate(x[5m]) by"})
+    path.write_text(yaml.safe_dump(rules))
+    assert run(promtool, "check", "rules", str(path)).returncode != 0
+
+
+def test_grafana_provisioning_points_at_the_dashboards() -> None:
+    provisioning = ROOT / "monitoring" / "grafana" / "provisioning"
+    datasource = load_yaml(provisioning / "datasources" / "prometheus.yml")["datasources"][0]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090"
+    provider = load_yaml(provisioning / "dashboards" / "dashboards.yml")["providers"][0]
+    grafana = load_yaml(COMPOSE)["services"]["grafana"]
+    mounted = {v.split(":")[1] for v in grafana["volumes"] if v.startswith("./monitoring")}
+    assert provider["options"]["path"] in mounted
+    uids = {p["datasource"]["uid"] for p in json.loads(DASHBOARD.read_text())["panels"]}
+    assert uids == {datasource["uid"]}
+
+
+# --------------------------------------------------------------------------- nox + audit
+
+
+def test_nox_defines_the_sessions_users_and_ci_run() -> None:
+    text = (ROOT / "noxfile.py").read_text()
+    defined = set(re.findall(r"^def (\w+)\(session", text, flags=re.MULTILINE))
+    assert {"tests", "lint", "security", "train", "serve", "demo"} <= defined
+
+
+def _load_pypi_audit() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "pypi_audit", ROOT / ".github" / "scripts" / "pypi_audit.py"
+    )
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being created
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pypi_audit_fallback_fails_on_a_known_vulnerability(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit = _load_pypi_audit()
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# pinned\nGood_Pkg==1.0\n    # via x\nbad-pkg[extra]==2.0\nold==0.1\n")
+    assert audit.read_pins([requirements]) == {"good-pkg": "1.0", "bad-pkg": "2.0", "old": "0.1"}
+
+    def fake(name: str, version: str) -> Any:
+        result = audit.Result(name, version, latest=version if name != "old" else "0.2")
+        if name == "bad-pkg":
+            result.vulns = [{"id": "GHSA-test", "aliases": ["CVE-1"], "fixed_in": ["2.1"]}]
+        return result
+
+    monkeypatch.setattr(audit, "look_up", fake)
+    assert audit.main([str(requirements)]) == 1
+    out = capsys.readouterr().out
+    assert "VULNERABLE bad-pkg==2.0: GHSA-test" in out
+    assert "old==0.1 (latest 0.2)" in out
+    assert audit.main([str(requirements), "--ignore-vuln", "CVE-1"]) == 0
