@@ -1,0 +1,186 @@
+"""The FastAPI application factory and the ``python -m src.serve.app`` entry point.
+
+``create_app(settings)`` wires settings, metrics, hooks, the model store, auth, routes, error
+handlers, OpenAPI and the middleware. Its lifespan loads the model (a missing or broken model
+is not fatal: ``/health`` answers 503 with the reason) and runs the poller that picks up new
+versions. ``main()`` validates the settings (one message, exit code 2 on error) and runs
+uvicorn; on SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (up to
+``SHUTDOWN_GRACE_SECONDS``) and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from loguru import logger
+
+from src.serve.auth import Authenticator
+from src.serve.errors import install_error_handlers
+from src.serve.hooks import HookRegistry
+from src.serve.logging_setup import configure_logging
+from src.serve.metrics import MULTIPROC_ENV, Metrics, PredictionMetricsHook
+from src.serve.middleware import ServeMiddleware
+from src.serve.model_store import ModelStore
+from src.serve.openapi import install_openapi
+from src.serve.routes import build_api_router
+from src.serve.settings import Settings, SettingsError, load_settings
+from src.serve.state import ServeState
+from src.serve.version import API_VERSION
+
+APP_IMPORT_STRING = "src.serve.app:create_app"
+DESCRIPTION = (
+    "Serves the latest published model artifact. Prediction endpoints need an API key "
+    "(`Authorization: Bearer <key>` or `X-API-Key: <key>`). The request schemas below are "
+    "those of the model loaded when this page was generated."
+)
+
+
+def _log_startup(settings: Settings) -> None:
+    n_keys, n_admin = len(settings.all_api_keys()), len(settings.admin_api_keys)
+    logger.info(
+        "serving model {} from {} ({}), api version {}, pid {}",
+        settings.model_name,
+        settings.artifacts_dir,
+        f"pinned to {settings.model_version}" if settings.model_version else "following LATEST",
+        API_VERSION,
+        os.getpid(),
+    )
+    if settings.auth_disabled:
+        logger.warning(
+            "AUTH_DISABLED=true: every endpoint is open to anyone who can reach {}:{}. "
+            "Local development only - never expose this server.",
+            settings.fastapi_host,
+            settings.fastapi_port,
+        )
+    else:
+        logger.info("auth: {} API key(s), {} admin key(s) configured", n_keys, n_admin)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. Without ``settings`` they are loaded from config.yaml + env."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    metrics = Metrics(API_VERSION)
+    hooks = HookRegistry()
+    hooks.add(PredictionMetricsHook(metrics))
+    store = ModelStore(settings, metrics, hooks)
+    auth = Authenticator(
+        settings.all_api_keys(),
+        settings.admin_api_keys,
+        disabled=settings.auth_disabled,
+        metrics=metrics,
+    )
+    state = ServeState(
+        settings=settings,
+        api_version=API_VERSION,
+        metrics=metrics,
+        hooks=hooks,
+        store=store,
+        auth=auth,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        _log_startup(settings)
+        await store.reload_async()
+        poller = None
+        if settings.model_poll_seconds > 0:
+            poller = asyncio.create_task(store.poll_forever(settings.model_poll_seconds))
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            metrics.process_exiting()
+            logger.info("shutdown complete")
+
+    app = FastAPI(
+        title="MLOps toolset model server",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.serve = state
+    app.include_router(build_api_router(settings))
+    install_error_handlers(app)
+    install_openapi(app, store)
+    app.add_middleware(ServeMiddleware, state=state, router=app.router)
+    return app
+
+
+def _prepare_multiprocess_dir() -> Path | None:
+    """Point prometheus_client at a clean directory before workers start.
+
+    Returns the directory when this process created it (so it is removed at exit).
+    """
+    existing = os.environ.get(MULTIPROC_ENV)
+    if existing:
+        path = Path(existing)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return None
+    path = Path(tempfile.mkdtemp(prefix="serve-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
+
+
+def _finish_on_signals() -> None:
+    """After uvicorn's graceful shutdown it re-raises the signal it caught; handle it quietly
+    so SIGTERM/SIGINT end the process with status 0 instead of the default signal death."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        logger.info("stopped by {}", signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def main() -> int:
+    """Validate settings and run uvicorn; returns the process exit code."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.stderr.write(f"serve: invalid settings: {exc}\n")
+        return 2
+    configure_logging(settings.log_level, settings.log_json)
+    _finish_on_signals()
+    options: dict[str, Any] = {
+        "host": settings.fastapi_host,
+        "port": settings.fastapi_port,
+        "log_config": None,  # loguru handles uvicorn's loggers
+        "access_log": False,  # the middleware logs one line per request
+        "server_header": False,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        "loop": "auto",  # uvloop when installed
+        "http": "auto",  # httptools when installed
+        "lifespan": "on",
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    created = _prepare_multiprocess_dir()
+    try:
+        uvicorn.run(APP_IMPORT_STRING, factory=True, workers=settings.workers, **options)
+    finally:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+"""Find, verify and deserialise one published artifact (docs/artifact.md, schema version 1).
+
+Order of checks, cheapest and safest first: resolve the version (``LATEST`` or a pin), parse
+and validate ``metadata.json``, refuse schema/library versions this server cannot honour,
+read ``model.joblib`` into memory and check its size and sha256, and only then unpickle it
+from the verified bytes (so the file cannot change between the check and the load).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import joblib
+import numpy as np
+import sklearn
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sklearn.base import BaseEstimator
+
+from src.serve.errors import (
+    ArtifactNotFoundError,
+    IncompatibleArtifactError,
+    IntegrityError,
+    InvalidArtifactError,
+    ModelLoadError,
+)
+
+SUPPORTED_SCHEMA_VERSION = 1
+LATEST_FILE = "LATEST"
+METADATA_FILE = "metadata.json"
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+RESERVED_FEATURE_NAMES = frozenset({"request_id", "records"})
+
+
+class FeatureSpec(BaseModel):
+    """One model input, in the order the pipeline takes it."""
+
+    name: str = Field(min_length=1, max_length=256)
+    type: Literal["number", "integer", "category"]
+    categories: list[str | int | float] | None = None
+    allow_unknown: bool = False
+
+
+class TargetSpec(BaseModel):
+    """What the model predicts."""
+
+    name: str
+    classes: list[str | int | float | bool] | None = None
+    distribution: dict[str, Any] | None = None
+
+
+class ModelFileSpec(BaseModel):
+    """The pickled pipeline and its recorded digest."""
+
+    path: Literal["model.joblib"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int = Field(ge=1)
+
+
+class ArtifactMetadata(BaseModel):
+    """The subset of metadata.json serving relies on (other fields are kept in ``raw``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    schema_version: Literal[1]
+    model_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    model_version: str = Field(pattern=VERSION_RE.pattern)
+    trainer_class: str
+    task: Literal["classification", "regression"]
+    features: list[FeatureSpec] = Field(min_length=1)
+    target: TargetSpec
+    metrics: dict[str, Any]
+    data: dict[str, Any]
+    reference: dict[str, dict[str, Any]]
+    versions: dict[str, str]
+    run: dict[str, Any]
+    created_at: str
+    model_file: ModelFileSpec
+    onnx: dict[str, Any] | None = None
+    signing: dict[str, Any] | None = None
+
+    @field_validator("features")
+    @classmethod
+    def _unique_names(cls, features: list[FeatureSpec]) -> list[FeatureSpec]:
+        names = [f.name for f in features]
+        if len(set(names)) != len(names):
+            raise ValueError("feature names must be unique")
+        reserved = RESERVED_FEATURE_NAMES.intersection(names)
+        if reserved:
+            raise ValueError(f"feature names {sorted(reserved)} are reserved by the API")
+        return features
+
+    @field_validator("versions")
+    @classmethod
+    def _required_versions(cls, versions: dict[str, str]) -> dict[str, str]:
+        missing = {"python", "scikit-learn", "numpy"} - versions.keys()
+        if missing:
+            raise ValueError(f"missing library versions: {sorted(missing)}")
+        return versions
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Input column names in pipeline order."""
+        return tuple(f.name for f in self.features)
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """A resolved version directory (not yet verified)."""
+
+    model_name: str
+    version: str
+    directory: Path
+
+    def fingerprint(self) -> tuple[int, ...]:
+        """Cheap identity of the files on disk (to avoid retrying a known-bad artifact)."""
+        stats = []
+        for name in (METADATA_FILE, "model.joblib"):
+            try:
+                st = (self.directory / name).stat()
+                stats.extend((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stats.extend((-1, -1))
+        return tuple(stats)
+
+
+@dataclass(frozen=True)
+class LoadedArtifact:
+    """Verified metadata plus the deserialised pipeline."""
+
+    ref: ArtifactRef
+    metadata: ArtifactMetadata
+    raw_metadata: dict[str, Any]
+    pipeline: Any
+    warnings: tuple[str, ...] = ()
+
+
+def _is_visible_version(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith(".") and bool(VERSION_RE.match(path.name))
+
+
+def resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None = None) -> ArtifactRef:
+    """Which version to serve: the pin, else ``LATEST``, else the newest complete version dir.
+
+    Entries starting with ``.`` (in-progress publishes such as ``.tmp-*``) are never chosen.
+    """
+    model_dir = artifacts_dir / model_name
+    if pinned_version is not None:
+        directory = model_dir / pinned_version
+        if not VERSION_RE.match(pinned_version) or not directory.is_dir():
+            raise ArtifactNotFoundError(
+                f"pinned version {pinned_version!r} of model {model_name!r} is not published"
+            )
+        return ArtifactRef(model_name, pinned_version, directory)
+    if not model_dir.is_dir():
+        raise ArtifactNotFoundError(f"no model {model_name!r} is published yet")
+    latest = model_dir / LATEST_FILE
+    try:
+        version = latest.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        candidates = sorted(
+            p.name
+            for p in model_dir.iterdir()
+            if _is_visible_version(p) and (p / METADATA_FILE).is_file()
+        )
+        if not candidates:
+            raise ArtifactNotFoundError(
+                f"no version of model {model_name!r} is published yet"
+            ) from None
+        version = candidates[-1]
+    except (OSError, UnicodeDecodeError):
+        raise ArtifactNotFoundError(
+            f"the LATEST pointer of model {model_name!r} is unreadable"
+        ) from None
+    if not VERSION_RE.match(version):
+        raise ArtifactNotFoundError(f"the LATEST pointer of model {model_name!r} is malformed")
+    directory = model_dir / version
+    if not directory.is_dir():
+        raise ArtifactNotFoundError(
+            f"LATEST of model {model_name!r} names version {version!r}, which does not exist"
+        )
+    return ArtifactRef(model_name, version, directory)
+
+
+def read_metadata(ref: ArtifactRef) -> tuple[ArtifactMetadata, dict[str, Any]]:
+    """Parse and validate metadata.json, checking it describes this very directory."""
+    path = ref.directory / METADATA_FILE
+    try:
+        raw = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise InvalidArtifactError(f"version {ref.version}: metadata.json is missing") from None
+    except (OSError, ValueError):
+        raise InvalidArtifactError(
+            f"version {ref.version}: metadata.json is not valid JSON"
+        ) from None
+    if not isinstance(raw, dict):
+        raise InvalidArtifactError(f"version {ref.version}: metadata.json is not a JSON object")
+    schema_version = raw.get("schema_version")
+    if schema_version != SUPPORTED_SCHEMA_VERSION or isinstance(schema_version, bool):
+        raise IncompatibleArtifactError(
+            f"version {ref.version}: metadata schema_version {schema_version!r} is not supported "
+            f"(this server reads schema_version {SUPPORTED_SCHEMA_VERSION})"
+        )
+    try:
+        metadata = ArtifactMetadata.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'metadata'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        raise InvalidArtifactError(
+            f"version {ref.version}: invalid metadata.json ({problems})"
+        ) from None
+    if metadata.model_name != ref.model_name or metadata.model_version != ref.version:
+        raise InvalidArtifactError(
+            f"version {ref.version}: metadata names {metadata.model_name}/"
+            f"{metadata.model_version}, not the directory it is in"
+        )
+    return metadata, raw
+
+
+def _major_minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
+def check_compatible(metadata: ArtifactMetadata) -> list[str]:
+    """Refuse library versions that cannot be honoured; return warnings for tolerable drift.
+
+    Refused: a different scikit-learn major.minor (pickles are not portable across them), a
+    different numpy or Python major version. Other differences are returned as warnings.
+    """
+    versions = metadata.versions
+    installed = {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+    }
+    problems = []
+    if _major_minor(versions["scikit-learn"]) != _major_minor(installed["scikit-learn"]):
+        problems.append(
+            f"it was trained with scikit-learn {versions['scikit-learn']} but this server runs "
+            f"{installed['scikit-learn']} (major.minor must match)"
+        )
+    for lib in ("numpy", "python"):
+        if versions[lib].split(".")[0] != installed[lib].split(".")[0]:
+            problems.append(
+                f"it was trained with {lib} {versions[lib]} but this server runs {installed[lib]} "
+                "(major version must match)"
+            )
+    if problems:
+        raise IncompatibleArtifactError(f"version {metadata.model_version}: " + "; ".join(problems))
+    return [
+        f"{lib} {versions[lib]} at training, {installed[lib]} here"
+        for lib in ("python", "numpy")
+        if _major_minor(versions[lib]) != _major_minor(installed[lib])
+    ]
+
+
+def read_verified_model_bytes(ref: ArtifactRef, spec: ModelFileSpec) -> bytes:
+    """Read the model file once and check its size and sha256 against the metadata."""
+    try:
+        data = (ref.directory / spec.path).read_bytes()
+    except FileNotFoundError:
+        raise InvalidArtifactError(f"version {ref.version}: {spec.path} is missing") from None
+    except OSError:
+        raise InvalidArtifactError(f"version {ref.version}: {spec.path} is unreadable") from None
+    if len(data) != spec.size_bytes:
+        raise IntegrityError(
+            f"version {ref.version}: {spec.path} is {len(data)} bytes, metadata says "
+            f"{spec.size_bytes} (truncated or replaced)"
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if not hmac.compare_digest(digest, spec.sha256):
+        raise IntegrityError(
+            f"version {ref.version}: sha256 of {spec.path} does not match its metadata"
+        )
+    return data
+
+
+def _check_pipeline(pipeline: Any, metadata: ArtifactMetadata) -> None:
+    if not isinstance(pipeline, BaseEstimator) or not callable(getattr(pipeline, "predict", None)):
+        raise IncompatibleArtifactError(
+            f"version {metadata.model_version}: model.joblib does not hold a scikit-learn "
+            "estimator with predict()"
+        )
+    if metadata.task == "classification":
+        classes = getattr(pipeline, "classes_", None)
+        if classes is None or metadata.target.classes is None:
+            raise IncompatibleArtifactError(
+                f"version {metadata.model_version}: a classifier must expose its class labels"
+            )
+        if [str(c) for c in np.asarray(classes).tolist()] != [
+            str(c) for c in metadata.target.classes
+        ]:
+            raise IncompatibleArtifactError(
+                f"version {metadata.model_version}: the pipeline's classes differ from "
+                "metadata target.classes"
+            )
+
+
+def load_artifact(ref: ArtifactRef) -> LoadedArtifact:
+    """Verify and deserialise one artifact; raises an ``ArtifactError`` subclass on any fault."""
+    metadata, raw = read_metadata(ref)
+    drift = check_compatible(metadata)
+    data = read_verified_model_bytes(ref, metadata.model_file)
+    try:
+        # Deserialising runs code from the pickle: only reached after the sha256 recorded in
+        # metadata matched the exact bytes loaded here (artifact signatures: see issue 6).
+        pipeline = joblib.load(io.BytesIO(data))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"version {ref.version}: model.joblib could not be deserialised"
+        ) from exc
+    _check_pipeline(pipeline, metadata)
+    return LoadedArtifact(
+        ref=ref, metadata=metadata, raw_metadata=raw, pipeline=pipeline, warnings=tuple(drift)
+    )

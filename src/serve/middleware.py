@@ -1,0 +1,161 @@
+"""Pure ASGI middleware: request id, body limit, version headers, access log and metrics.
+
+It wraps the whole app (it is the outermost user middleware), so every response - errors,
+404s and unexpected exceptions included - carries ``X-Request-ID``, ``X-Model-Version`` and
+``X-API-Version``, is counted, and is logged once. Unexpected exceptions become a generic 500
+here (traceback in the server log only).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+from starlette.routing import Match, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from src.serve.errors import PayloadTooLargeError, ServeError, error_response, render_serve_error
+from src.serve.metrics import UNMATCHED_ROUTE
+
+if TYPE_CHECKING:
+    from src.serve.state import ServeState
+
+REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+NO_MODEL_VERSION = b"none"
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's ``X-Request-ID`` when it is short and safe, else a fresh uuid4 hex."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            if REQUEST_ID_RE.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return uuid.uuid4().hex
+
+
+def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The Content-Length header as an int, if present and numeric."""
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def route_template(scope: Scope, router: Router) -> str:
+    """The matched route's path template, or ``<unmatched>`` (bounded metric labels)."""
+    route = scope.get("route")
+    if route is None:
+        for candidate in router.routes:
+            match, _ = candidate.matches(scope)
+            if match is not Match.NONE:
+                route = candidate
+                break
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+def too_large(limit: int) -> PayloadTooLargeError:
+    """The 413 error for a body over ``limit`` bytes."""
+    return PayloadTooLargeError(f"Request body exceeds the {limit}-byte limit (MAX_BODY_BYTES).")
+
+
+class ServeMiddleware:
+    """See the module docstring."""
+
+    def __init__(self, app: ASGIApp, state: ServeState, router: Router) -> None:
+        self.app = app
+        self.state = state
+        self.router = router
+        self.api_version = state.api_version.encode("ascii")
+        self.limit = state.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request (other scope types pass straight through)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        request_id = request_id_from(scope["headers"])
+        scope_state: dict[str, Any] = scope.setdefault("state", {})
+        scope_state["request_id"] = request_id
+        limit = self.limit
+        status = 500
+        response_started = False
+        received = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", ()),
+                        *self._headers(scope_state, request_id),
+                    ],
+                }
+            await send(message)
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large(limit)
+            return message
+
+        metrics = self.state.metrics
+        metrics.in_progress.inc()
+        with logger.contextualize(request_id=request_id):
+            try:
+                length = declared_length(scope["headers"])
+                if length is not None and length > limit:
+                    raise too_large(limit)
+                await self.app(scope, receive_limited, send_with_headers)
+            except ServeError as exc:
+                if response_started:
+                    raise
+                await render_serve_error(exc, request_id)(scope, receive, send_with_headers)
+            except Exception as exc:
+                logger.opt(exception=exc).error(
+                    "unhandled error in {} {}", scope["method"], route_template(scope, self.router)
+                )
+                if response_started:
+                    raise
+                response = error_response(
+                    500, "internal_error", "Internal server error.", request_id
+                )
+                await response(scope, receive, send_with_headers)
+            finally:
+                metrics.in_progress.dec()
+                elapsed = time.perf_counter() - started_at
+                route = route_template(scope, self.router)
+                metrics.observe_request(route, scope["method"], status, elapsed)
+                logger.info(
+                    "{method} {route} {status} {latency_ms} ms",
+                    method=scope["method"],
+                    route=route,
+                    status=status,
+                    latency_ms=round(elapsed * 1000, 3),
+                    model_version=self._version(scope_state).decode("ascii", "replace"),
+                )
+
+    def _version(self, scope_state: dict[str, Any]) -> bytes:
+        version = scope_state.get("model_version")
+        if version is None:
+            model = self.state.store.current
+            version = model.version if model is not None else None
+        return version.encode("ascii", "replace") if version else NO_MODEL_VERSION
+
+    def _headers(self, scope_state: dict[str, Any], request_id: str) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-request-id", request_id.encode("ascii")),
+            (b"x-model-version", self._version(scope_state)),
+            (b"x-api-version", self.api_version),
+        ]

@@ -1,0 +1,220 @@
+"""Holds the model being served and replaces it safely.
+
+Loading is "load new, then swap": a new version is resolved, verified, deserialised, given its
+request schemas and backend, and warmed up with one prediction *before* a single reference
+assignment makes it current. Requests already running keep the object they started with. A
+version that fails is refused (logged, counted, remembered by version + file stamps so the poller
+does not retry it in a tight loop) and whatever was serving keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import anyio.to_thread
+from loguru import logger
+
+from src.serve.artifact import (
+    ArtifactMetadata,
+    ArtifactRef,
+    load_artifact,
+    resolve,
+)
+from src.serve.errors import ArtifactError, ArtifactNotFoundError, ModelLoadError
+from src.serve.hooks import HookRegistry
+from src.serve.metrics import Metrics
+from src.serve.predictor import Backend, create_backend
+from src.serve.schemas import ModelSchemas, build_model_schemas
+from src.serve.settings import Settings
+
+MAX_REMEMBERED_FAILURES = 64
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """One verified, warmed-up model: everything a request needs, immutable."""
+
+    metadata: ArtifactMetadata
+    raw_metadata: dict[str, Any]
+    ref: ArtifactRef
+    backend: Backend
+    schemas: ModelSchemas
+    loaded_at: float
+    load_seconds: float
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        """Model name from metadata."""
+        return self.metadata.model_name
+
+    @property
+    def version(self) -> str:
+        """Model version from metadata."""
+        return self.metadata.model_version
+
+    @property
+    def is_classifier(self) -> bool:
+        """True for classification models."""
+        return self.metadata.task == "classification"
+
+    @property
+    def loaded_at_iso(self) -> str:
+        """Load time as ISO-8601 UTC."""
+        return datetime.fromtimestamp(self.loaded_at, UTC).isoformat()
+
+
+def build_loaded_model(ref: ArtifactRef, max_batch_rows: int) -> LoadedModel:
+    """Verify, deserialise, build schemas and backend, and warm up one artifact."""
+    started = time.perf_counter()
+    artifact = load_artifact(ref)
+    metadata = artifact.metadata
+    has_proba = metadata.task == "classification" and callable(
+        getattr(artifact.pipeline, "predict_proba", None)
+    )
+    schemas = build_model_schemas(
+        metadata, has_probabilities=has_proba, max_batch_rows=max_batch_rows
+    )
+    try:
+        backend = create_backend(artifact, schemas.example_row)
+        warm = backend.predict([schemas.example_row])
+    except Exception as exc:
+        raise ModelLoadError(f"version {ref.version}: warm-up prediction failed") from exc
+    if len(warm) != 1:
+        raise ModelLoadError(f"version {ref.version}: warm-up returned {len(warm)} rows for 1")
+    return LoadedModel(
+        metadata=metadata,
+        raw_metadata=artifact.raw_metadata,
+        ref=ref,
+        backend=backend,
+        schemas=schemas,
+        loaded_at=time.time(),
+        load_seconds=time.perf_counter() - started,
+        warnings=artifact.warnings,
+    )
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What a reload attempt did."""
+
+    status: Literal["loaded", "unchanged", "failed", "skipped", "not_found"]
+    version: str | None
+    previous_version: str | None
+    error: ArtifactError | None = None
+
+
+class ModelStore:
+    """The current model, its reloads, and the poller that watches for new versions."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, hooks: HookRegistry) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.hooks = hooks
+        self._current: LoadedModel | None = None
+        self._reason = "the model has not been loaded yet (starting up)"
+        self._lock = threading.Lock()
+        self._failed: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+
+    @property
+    def current(self) -> LoadedModel | None:
+        """The model serving right now (lock-free read of a single reference)."""
+        return self._current
+
+    @property
+    def not_ready_reason(self) -> str:
+        """Why no model is serving (meaningful only while ``current`` is None)."""
+        return self._reason
+
+    def reload(self, *, retry_failed: bool = False) -> ReloadResult:
+        """Load the version that should serve if it differs from the current one (blocking).
+
+        ``retry_failed`` retries a version that failed before (admin reload); the poller
+        leaves it alone until its files change.
+        """
+        with self._lock:
+            previous = self._current
+            prev_version = previous.version if previous else None
+            try:
+                ref = resolve(
+                    self.settings.artifacts_dir,
+                    self.settings.model_name,
+                    self.settings.model_version,
+                )
+            except ArtifactNotFoundError as exc:
+                if previous is None and self._reason != exc.message:
+                    logger.warning("no model to serve: {}", exc.message)
+                    self._reason = exc.message
+                return ReloadResult("not_found", None, prev_version, exc)
+            if previous is not None and previous.version == ref.version:
+                return ReloadResult("unchanged", ref.version, prev_version)
+            stamp = ref.fingerprint()
+            if not retry_failed and self._failed.get(ref.version) == stamp:
+                return ReloadResult("skipped", ref.version, prev_version)
+            try:
+                model = build_loaded_model(ref, self.settings.max_batch_rows)
+            except ArtifactError as exc:
+                self._record_failure(ref, stamp, exc, previous)
+                return ReloadResult("failed", ref.version, prev_version, exc)
+            except Exception as exc:
+                error = ModelLoadError(f"version {ref.version}: unexpected error while loading")
+                logger.opt(exception=exc).error("loading version {} crashed", ref.version)
+                self._record_failure(ref, stamp, error, previous)
+                return ReloadResult("failed", ref.version, prev_version, error)
+            self._current = model  # the swap: one reference assignment
+            self._failed.pop(ref.version, None)
+            self.hooks.model_loaded(model, previous)
+        for warning in model.warnings:
+            logger.warning("model {} {}: library drift: {}", model.name, model.version, warning)
+        logger.info(
+            "model {} version {} loaded in {:.0f} ms (backend {}, previous {})",
+            model.name,
+            model.version,
+            model.load_seconds * 1000,
+            model.backend.name,
+            prev_version or "none",
+        )
+        return ReloadResult("loaded", model.version, prev_version)
+
+    def _record_failure(
+        self,
+        ref: ArtifactRef,
+        stamp: tuple[int, ...],
+        error: ArtifactError,
+        previous: LoadedModel | None,
+    ) -> None:
+        self._failed[ref.version] = stamp
+        self._failed.move_to_end(ref.version)
+        while len(self._failed) > MAX_REMEMBERED_FAILURES:
+            self._failed.popitem(last=False)
+        self.metrics.reload_failed(ref.model_name, error.code)
+        if previous is None:
+            self._reason = f"model refused: {error.message}"
+            logger.error("model version {} refused: {}", ref.version, error.message)
+        else:
+            logger.error(
+                "model version {} refused, still serving {}: {}",
+                ref.version,
+                previous.version,
+                error.message,
+            )
+
+    async def reload_async(self, *, retry_failed: bool = False) -> ReloadResult:
+        """:meth:`reload` in a worker thread (keeps the event loop free)."""
+        return await anyio.to_thread.run_sync(lambda: self.reload(retry_failed=retry_failed))
+
+    async def poll_forever(self, interval: float) -> None:
+        """Check for a new version every ``interval`` seconds until cancelled."""
+        logger.info("watching for new model versions every {:g} s", interval)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload_async()
+            except Exception:  # never let the poller die
+                logger.exception("model poll failed")

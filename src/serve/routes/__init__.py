@@ -1,0 +1,20 @@
+"""HTTP routes. To add an endpoint: write an ``APIRouter`` module here and include it below."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from src.serve.routes import admin, health, model, predict
+from src.serve.routes import metrics as metrics_route
+from src.serve.settings import Settings
+
+
+def build_api_router(settings: Settings) -> APIRouter:
+    """Every route of the service."""
+    router = APIRouter()
+    router.include_router(health.router)
+    router.include_router(predict.router)
+    router.include_router(model.router)
+    router.include_router(admin.router)
+    router.include_router(metrics_route.build_router(settings.metrics_auth))
+    return router

@@ -1,0 +1,56 @@
+"""GET /model: metadata of the model being served (authenticated like predictions)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from src.serve.auth import require_api_key
+from src.serve.routes.common import (
+    AUTH_ERRORS,
+    current_model,
+    error_doc,
+    json_response,
+    serve_state,
+)
+from src.serve.schemas import ModelInfoResponse
+
+router = APIRouter(tags=["model"], dependencies=[Depends(require_api_key)])
+
+# Served as-is from metadata.json (reference statistics are left out: large and internal).
+COPIED_FIELDS = (
+    "task",
+    "trainer_class",
+    "created_at",
+    "features",
+    "metrics",
+    "data",
+    "versions",
+    "run",
+    "model_file",
+    "onnx",
+    "signing",
+)
+
+
+@router.get(
+    "/model",
+    response_model=ModelInfoResponse,
+    responses={**AUTH_ERRORS, 503: error_doc("No model loaded yet.")},
+    summary="Loaded model metadata",
+)
+async def model_info(request: Request) -> Response:
+    """Features, classes, test metrics, training time, versions and backend of the model."""
+    model = current_model(request)
+    raw = model.raw_metadata
+    payload = {field: raw.get(field) for field in COPIED_FIELDS}
+    target = raw.get("target") or {}
+    payload.update(
+        model_name=model.name,
+        model_version=model.version,
+        backend=model.backend.name,
+        loaded_at=model.loaded_at_iso,
+        target={"name": target.get("name"), "classes": target.get("classes")},
+        api_version=serve_state(request).api_version,
+    )
+    return json_response(payload)

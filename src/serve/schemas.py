@@ -1,0 +1,343 @@
+"""Request and response models.
+
+Two kinds live here:
+
+* static API models (health, model info, reload, errors, and generic prediction responses) that
+  routes declare so /openapi.json describes every response;
+* per-model request/response models built with ``pydantic.create_model`` from the loaded
+  model's metadata (:func:`build_model_schemas`): one field per feature with its real name and
+  type, ``extra="forbid"``, and an example taken from the training reference medians. They are
+  rebuilt only when a model is loaded, never per request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import PydanticCustomError
+
+from src.serve.artifact import ArtifactMetadata, FeatureSpec
+from src.serve.errors import (
+    InvalidInputError,
+    TooManyRowsError,
+    validation_details,
+    validation_message,
+)
+from src.serve.predictor import Row
+
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+MAX_CATEGORY_CHARS = 1024
+MAX_ABS_INTEGER = 2**53
+MAX_LISTED_CATEGORIES = 20
+
+RequestId = Annotated[
+    str | None,
+    Field(
+        default=None,
+        pattern=REQUEST_ID_PATTERN,
+        description="Optional client id echoed in the response (1-128 of A-Z a-z 0-9 . _ : -).",
+    ),
+]
+Label = str | int | float | bool
+
+
+# --- static API models --------------------------------------------------------------------------
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong."""
+
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str = Field(description="Human-readable explanation.")
+    details: list[dict[str, str]] | None = Field(
+        None, description="Per-field problems for invalid input: {field, message}."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorInfo
+    request_id: str | None = Field(description="The request id (also in X-Request-ID).")
+
+
+class PredictionItem(BaseModel):
+    """One row's prediction."""
+
+    prediction: Label = Field(description="Class label (classifiers) or value (regressors).")
+    probabilities: dict[str, float] | None = Field(
+        description="Class label -> probability (classifiers with probabilities; else null)."
+    )
+
+
+class PredictResponse(PredictionItem):
+    """Answer to POST /predict."""
+
+    request_id: str
+    model_name: str
+    model_version: str
+    api_version: str
+
+
+class BatchPredictResponse(BaseModel):
+    """Answer to POST /predict/batch: predictions in the order of the records."""
+
+    request_id: str
+    predictions: list[PredictionItem]
+    model_name: str
+    model_version: str
+    api_version: str
+
+
+class HealthResponse(BaseModel):
+    """Readiness: 200 with status "ready", or 503 with status "not_ready" and a reason."""
+
+    status: Literal["ready", "not_ready"]
+    model_name: str
+    model_version: str | None
+    api_version: str
+    backend: str | None = None
+    reason: str | None = None
+
+
+class LiveResponse(BaseModel):
+    """Liveness."""
+
+    status: Literal["alive"]
+    api_version: str
+
+
+class ModelInfoResponse(BaseModel):
+    """Metadata of the model being served."""
+
+    model_name: str
+    model_version: str
+    task: Literal["classification", "regression"]
+    trainer_class: str
+    backend: str
+    created_at: str = Field(description="When the model was trained/published (UTC).")
+    loaded_at: str = Field(description="When this process loaded it (UTC).")
+    features: list[FeatureSpec]
+    target: dict[str, Any]
+    metrics: dict[str, Any]
+    data: dict[str, Any]
+    versions: dict[str, str]
+    run: dict[str, Any]
+    model_file: dict[str, Any]
+    onnx: dict[str, Any] | None
+    signing: dict[str, Any] | None
+    api_version: str
+
+
+class ReloadResponse(BaseModel):
+    """Outcome of POST /admin/reload."""
+
+    status: Literal["loaded", "unchanged"]
+    model_name: str
+    model_version: str
+    previous_version: str | None
+    api_version: str
+
+
+# --- per-model models -----------------------------------------------------------------------------
+
+
+def _reject_bool_and_str(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def _median(metadata: ArtifactMetadata, name: str) -> float | None:
+    ref = metadata.reference.get(name) or {}
+    value = (ref.get("quantiles") or {}).get("p50", ref.get("mean"))
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _most_frequent(metadata: ArtifactMetadata, feature: FeatureSpec) -> str:
+    allowed = [str(c) for c in feature.categories or []]
+    freqs = (metadata.reference.get(feature.name) or {}).get("frequencies") or {}
+    ranked = sorted(freqs, key=lambda k: -freqs[k])
+    for value in ranked:
+        if not allowed or value in allowed:
+            return str(value)
+    return allowed[0] if allowed else ""
+
+
+def reference_row(metadata: ArtifactMetadata) -> dict[str, Any]:
+    """A typical input: the training median of each numeric feature, the commonest category."""
+    row: dict[str, Any] = {}
+    for feature in metadata.features:
+        if feature.type == "category":
+            row[feature.name] = _most_frequent(metadata, feature)
+        else:
+            median = _median(metadata, feature.name)
+            median = 0.0 if median is None else median
+            row[feature.name] = round(median) if feature.type == "integer" else median
+    return row
+
+
+def _describe(metadata: ArtifactMetadata, feature: FeatureSpec) -> str:
+    ref = metadata.reference.get(feature.name) or {}
+    if feature.type == "category":
+        if feature.categories and not feature.allow_unknown:
+            listed = [str(c) for c in feature.categories]
+            more = "" if len(listed) <= MAX_LISTED_CATEGORIES else ", ..."
+            return "Category, one of: " + ", ".join(listed[:MAX_LISTED_CATEGORIES]) + more + "."
+        return "Category (string); categories unseen in training are accepted."
+    kind = "Integer" if feature.type == "integer" else "Number (finite)"
+    if isinstance(ref.get("min"), int | float) and isinstance(ref.get("max"), int | float):
+        median = _median(metadata, feature.name)
+        return f"{kind}. Training range [{ref['min']:g}, {ref['max']:g}]" + (
+            f", median {median:g}." if median is not None else "."
+        )
+    return f"{kind}."
+
+
+def _feature_type(feature: FeatureSpec) -> Any:
+    if feature.type == "number":
+        return Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    if feature.type == "integer":
+        return Annotated[
+            int,
+            BeforeValidator(_reject_bool_and_str),
+            Field(ge=-MAX_ABS_INTEGER, le=MAX_ABS_INTEGER),
+        ]
+    if feature.categories and not feature.allow_unknown:
+        return Literal[tuple(str(c) for c in feature.categories)]
+    return Annotated[str, Field(strict=True, max_length=MAX_CATEGORY_CHARS)]
+
+
+def _label_type(classes: list[Any] | None) -> Any:
+    if classes and all(isinstance(c, str | int | bool) for c in classes):
+        return Literal[tuple(classes)]
+    return Label
+
+
+@dataclass(frozen=True)
+class ModelSchemas:
+    """The pydantic models of one loaded model, and fast parsers built on them."""
+
+    record: type[BaseModel]
+    request: type[BaseModel]
+    batch_request: type[BaseModel]
+    response: type[BaseModel]
+    prediction_item: type[BaseModel]
+    batch_response: type[BaseModel]
+    example: dict[str, Any]
+    example_row: tuple[Any, ...]
+    getter: Callable[[BaseModel], Row]
+
+    def parse_record(self, body: Any) -> tuple[Row, str | None]:
+        """Validate one /predict body -> (row in feature order, client request id)."""
+        try:
+            obj = self.request.model_validate(body)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        return self.getter(obj), obj.request_id  # type: ignore[attr-defined]
+
+    def parse_batch(self, body: Any, max_rows: int) -> tuple[list[Row], str | None]:
+        """Validate one /predict/batch body -> (rows, client request id); 413 over max_rows."""
+        if isinstance(body, dict):
+            records = body.get("records")
+            if isinstance(records, list) and len(records) > max_rows:
+                raise TooManyRowsError(
+                    f"The batch has {len(records)} records; at most {max_rows} are accepted "
+                    "(MAX_BATCH_ROWS)."
+                )
+        try:
+            obj = self.batch_request.model_validate(body)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        getter = self.getter
+        return [getter(r) for r in obj.records], obj.request_id  # type: ignore[attr-defined]
+
+
+def _invalid(exc: ValidationError) -> InvalidInputError:
+    errors = exc.errors(include_input=False, include_url=False)
+    details = validation_details(errors)
+    return InvalidInputError(validation_message(details, len(errors)), details=details)
+
+
+def build_model_schemas(
+    metadata: ArtifactMetadata, *, has_probabilities: bool, max_batch_rows: int
+) -> ModelSchemas:
+    """Build the request/response models of one model from its metadata."""
+    example = reference_row(metadata)
+    fields: dict[str, Any] = {}
+    internal = []
+    for i, feature in enumerate(metadata.features):
+        # Internal identifiers keep any feature name (spaces, keywords...) usable as an alias.
+        key = f"f{i}"
+        internal.append(key)
+        fields[key] = (
+            _feature_type(feature),
+            Field(alias=feature.name, description=_describe(metadata, feature)),
+        )
+    record = create_model(
+        "PredictionRecord",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
+        __doc__=f"One input record of model {metadata.model_name}.",
+        **fields,
+    )
+    request = create_model(
+        "PredictRequest",
+        __base__=record,
+        __doc__=f"One record for model {metadata.model_name}, plus an optional request id.",
+        request_id=(RequestId, None),
+    )
+    batch_request = create_model(
+        "BatchPredictRequest",
+        __config__=ConfigDict(
+            extra="forbid", json_schema_extra={"examples": [{"records": [example, example]}]}
+        ),
+        __doc__=f"Up to {max_batch_rows} records for model {metadata.model_name}.",
+        request_id=(RequestId, None),
+        records=(list[record], Field(min_length=1, max_length=max_batch_rows)),  # type: ignore[valid-type]
+    )
+    label = _label_type(metadata.target.classes) if metadata.task == "classification" else float
+    probabilities = dict[str, float] | None if has_probabilities else None
+    item = create_model(
+        "PredictionItem",
+        __doc__="One row's prediction.",
+        prediction=(label, ...),
+        probabilities=(probabilities, ...),
+    )
+    response = create_model(
+        "PredictResponse",
+        __base__=item,
+        __doc__="Answer to POST /predict.",
+        request_id=(str, ...),
+        model_name=(str, ...),
+        model_version=(str, ...),
+        api_version=(str, ...),
+    )
+    batch_response = create_model(
+        "BatchPredictResponse",
+        __doc__="Answer to POST /predict/batch.",
+        request_id=(str, ...),
+        predictions=(list[item], ...),  # type: ignore[valid-type]
+        model_name=(str, ...),
+        model_version=(str, ...),
+        api_version=(str, ...),
+    )
+    getter = attrgetter(*internal)
+    row_getter: Callable[[BaseModel], Row] = (
+        getter if len(internal) > 1 else (lambda obj: (getter(obj),))
+    )
+    return ModelSchemas(
+        record=record,
+        request=request,
+        batch_request=batch_request,
+        response=response,
+        prediction_item=item,
+        batch_response=batch_response,
+        example=example,
+        example_row=tuple(example[f.name] for f in metadata.features),
+        getter=row_getter,
+    )

@@ -1,0 +1,264 @@
+"""Service settings: ``src/serve/config.yaml`` (or ``$SERVE_CONFIG``), overridden by env vars.
+
+Precedence (highest first): keyword arguments to :class:`Settings`, environment variables
+(the upper-case field name, e.g. ``FASTAPI_PORT``), the YAML file, the field default.
+
+To add a setting: add one annotated field with a ``Field(description=...)`` below (and,
+optionally, a commented default in ``config.yaml`` and a row in docs/serving.md). Nothing else
+needs to change: env vars, YAML keys and error messages follow from the field name.
+
+API keys are secrets: they come only from the environment or a key file, are held as
+``SecretStr`` and are never logged or echoed in error messages.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config.yaml"
+CONFIG_ENV_VAR = "SERVE_CONFIG"
+SECRET_FIELDS = frozenset({"api_keys", "admin_api_keys"})
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+
+NO_KEYS_MESSAGE = (
+    "no API keys configured. Set API_KEYS (comma-separated keys) or API_KEYS_FILE (a file "
+    "with one key per line, e.g. a container secret), or set AUTH_DISABLED=true for local "
+    "development only. Generate a key with: "
+    'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+)
+
+
+class SettingsError(Exception):
+    """Invalid settings; the message names every bad setting and is safe to print."""
+
+
+def _split_keys(value: Any) -> Any:
+    """Accept ``"k1,k2"`` (env var) as well as a list; drop blanks."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _check_key(key: SecretStr) -> SecretStr:
+    raw = key.get_secret_value()
+    if not raw or any(ch.isspace() or not ch.isprintable() for ch in raw):
+        raise ValueError("API keys must be non-empty and contain no whitespace or control chars")
+    return key
+
+
+def read_key_file(path: Path) -> list[SecretStr]:
+    """Keys from a file: one per line; blank lines and ``#`` comments are ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a key file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+        raise ValueError(f"cannot read {path}: {reason}") from None
+    keys = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keys.append(_check_key(SecretStr(line)))
+    return keys
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up (see docs/serving.md for the user view)."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        env_ignore_empty=True,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    fastapi_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Interface to bind. 127.0.0.1 (local only) by default; 0.0.0.0 in a container.",
+    )
+    fastapi_port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
+    artifacts_dir: Path = Field(
+        Path("artifacts"),
+        description="Directory holding published models (<dir>/<model_name>/<version>/). "
+        "Relative paths are resolved against the working directory.",
+    )
+    model_name: str = Field(
+        "iris_classifier",
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="Which published model to serve (a folder under ARTIFACTS_DIR).",
+    )
+    model_version: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Pin one published version instead of following LATEST (unset: follow LATEST).",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated API keys accepted for predictions and /model. "
+        "Environment only (never in a committed file).",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="File with one API key per line (blank lines and # comments ignored), "
+        "e.g. a container secret. Its keys are added to API_KEYS.",
+    )
+    admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated keys for /admin/* (they also work wherever API keys do). "
+        "Environment only. Without any, /admin/* always answers 403.",
+    )
+    auth_disabled: bool = Field(
+        False,
+        description="Serve without authentication. Local development only; logged loudly.",
+    )
+    model_poll_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How often to look for a newly published version (0 disables polling).",
+    )
+    log_json: bool = Field(False, description="One JSON object per log line instead of text.")
+    log_level: LogLevel = Field("INFO", description="Minimum log level.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes. Above 1, metrics use prometheus_client multiprocess mode.",
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="Largest accepted request body in bytes (larger: 413, without reading it).",
+    )
+    max_batch_rows: int = Field(
+        1000, ge=1, description="Most records accepted by /predict/batch (more: 413)."
+    )
+    metrics_auth: bool = Field(False, description="Require an API key for GET /metrics.")
+    shutdown_grace_seconds: int = Field(
+        10,
+        ge=0,
+        description="On SIGTERM, how long in-flight requests may take before connections close.",
+    )
+
+    _file_keys: list[SecretStr] = PrivateAttr(default_factory=list)
+
+    @field_validator("api_keys", "admin_api_keys", mode="before")
+    @classmethod
+    def _parse_key_list(cls, value: Any) -> Any:
+        return _split_keys(value)
+
+    @field_validator("api_keys", "admin_api_keys")
+    @classmethod
+    def _validate_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return [_check_key(key) for key in value]
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _require_keys(self) -> Settings:
+        if self.api_keys_file is not None:
+            try:
+                self._file_keys = read_key_file(self.api_keys_file)
+            except ValueError as exc:
+                raise ValueError(f"API_KEYS_FILE: {exc}") from None
+        if not self.auth_disabled and not (self.api_keys or self._file_keys):
+            raise ValueError(NO_KEYS_MESSAGE)
+        return self
+
+    def all_api_keys(self) -> list[SecretStr]:
+        """API keys from ``API_KEYS`` and ``API_KEYS_FILE`` together."""
+        return [*self.api_keys, *self._file_keys]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments > environment > YAML file > defaults (no .env file)."""
+        return init_settings, env_settings, YamlSource(settings_cls)
+
+
+class YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML config file; keys are setting names in any case."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        explicit = os.environ.get(CONFIG_ENV_VAR)
+        self.path = Path(explicit) if explicit else DEFAULT_CONFIG_PATH
+        self.required = bool(explicit)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: values come from ``__call__``."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if not self.path.is_file():
+            if self.required:
+                raise SettingsError(f"{CONFIG_ENV_VAR}: config file {self.path} does not exist")
+            return {}
+        try:
+            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"cannot read config file {self.path}: {exc}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise SettingsError(f"config file {self.path} must hold a mapping of settings")
+        values = {str(key).lower(): value for key, value in data.items()}
+        secrets_in_file = sorted(SECRET_FIELDS & values.keys())
+        if secrets_in_file:
+            names = ", ".join(name.upper() for name in secrets_in_file)
+            raise SettingsError(
+                f"{names} must not be set in {self.path} (a committed file); "
+                "use the environment or API_KEYS_FILE"
+            )
+        return values
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    loc = [str(part) for part in err.get("loc", ())]
+    name = loc[0].upper() if loc else ""
+    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        return f"{name}: unknown setting (check the spelling in the config file)"
+    if not name:
+        return message
+    shown = ""
+    if loc[0] not in SECRET_FIELDS and "input" in err and not isinstance(err["input"], dict):
+        shown = f" (got {str(err['input'])[:80]!r})"
+    return f"{name}: {message}{shown}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings`, turning every validation problem into one :class:`SettingsError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [_format_error(dict(err)) for err in exc.errors()]
+        raise SettingsError("; ".join(lines)) from None

@@ -1,0 +1,23 @@
+"""The per-app objects routes and middleware share (``app.state.serve``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from src.serve.auth import Authenticator
+from src.serve.hooks import HookRegistry
+from src.serve.metrics import Metrics
+from src.serve.model_store import ModelStore
+from src.serve.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServeState:
+    """Everything a request may need besides the request itself."""
+
+    settings: Settings
+    api_version: str
+    metrics: Metrics
+    hooks: HookRegistry
+    store: ModelStore
+    auth: Authenticator
