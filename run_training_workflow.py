@@ -1,0 +1,99 @@
+"""Run the training workflow.
+
+    python run_training_workflow.py run --config src/training/config.yaml
+
+Any Metaflow command works (``show``, ``resume``, ``card view <run_id>/evaluate``, ...). For
+``run``, the config is validated first so a bad config exits non-zero with one line naming the
+field, before Metaflow starts; and the closing lines say where the model was published.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from src.training.runtime import (
+    SUMMARY_ENV,
+    enable_bytecode_cache,
+    ensure_metaflow_user,
+    read_summary,
+)
+
+# Metaflow refuses to start without a user name (root in CI/containers): set one first.
+ensure_metaflow_user()
+
+from src.training.config import DEFAULT_CONFIG_PATH, load_config  # noqa: E402
+from src.training.errors import ConfigError  # noqa: E402
+from src.training.signing import load_signing_key  # noqa: E402
+
+CONFIG_ERROR_EXIT = 2
+
+
+def config_argument(argv: list[str]) -> str | None:
+    """The ``--config`` value of a ``run`` command line, or None when absent."""
+    for index, arg in enumerate(argv):
+        if arg == "--config" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def is_run_command(argv: list[str]) -> bool:
+    """True for ``... run ...`` invocations (not task subprocesses, cards, resume...)."""
+    return "run" in argv and "--help" not in argv
+
+
+def preflight(argv: list[str]) -> int:
+    """Validate the config and signing key of a ``run``; 0 when fine, else the exit code."""
+    run_args = argv[argv.index("run") + 1 :]
+    path = config_argument(run_args) or DEFAULT_CONFIG_PATH
+    try:
+        load_config(path)
+        load_signing_key()
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return CONFIG_ERROR_EXIT
+    return 0
+
+
+def run_flow() -> int:
+    """Run the Metaflow CLI and return its exit code."""
+    from src.training.training_workflow import TrainingWorkflow
+
+    try:
+        TrainingWorkflow()
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: preflight checks for ``run``, then Metaflow, then the closing lines."""
+    if not is_run_command(argv):
+        return run_flow()
+    enable_bytecode_cache()
+    code = preflight(argv)
+    if code:
+        return code
+    fd, summary_path = tempfile.mkstemp(prefix="training-summary-", suffix=".txt")
+    os.close(fd)
+    os.environ[SUMMARY_ENV] = summary_path
+    try:
+        code = run_flow()
+        ok_lines, failed_lines = read_summary(summary_path)
+    finally:
+        os.unlink(summary_path)
+    if code == 0:
+        for line in ok_lines:
+            print(line, flush=True)
+    else:
+        reason = failed_lines[-1] if failed_lines else "see the step output above"
+        print(f"training failed: {reason}", file=sys.stderr, flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,247 @@
+"""Atomic publishing of a model artifact (docs/artifact.md, "Layout").
+
+Everything is written into ``<output_dir>/<model_name>/.tmp-<random>/`` and fsynced, the
+directory is renamed to ``<model_version>/`` and ``LATEST`` is then replaced atomically
+(``LATEST.tmp-<random>`` + ``os.replace``). A failure or crash before the rename leaves no
+visible version and ``LATEST`` untouched; readers ignore entries starting with ``.``.
+
+Versions are the UTC publish time ``YYYYMMDDTHHMMSSffffffZ``; a publisher that finds an equal
+or newer version bumps its own by a microsecond, so versions sort in publish order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from src.training.errors import PublishError
+from src.training.metadata import finalize
+from src.training.signing import ALGORITHM, SigningKey, signature_document
+
+VERSION_FORMAT = "%Y%m%dT%H%M%S%fZ"
+VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{12}Z$")
+LATEST = "LATEST"
+RENAME_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class PublishedArtifact:
+    """Where a model was published and the metadata written with it."""
+
+    directory: Path
+    model_name: str
+    model_version: str
+    metadata: dict[str, Any]
+
+    @property
+    def signed(self) -> bool:
+        """True when ``signature.json`` was written."""
+        return self.metadata.get("signing") is not None
+
+
+def format_version(moment: datetime) -> str:
+    """A datetime as a model version string (UTC)."""
+    return moment.astimezone(UTC).strftime(VERSION_FORMAT)
+
+
+def parse_version(version: str) -> datetime:
+    """The UTC datetime a version string encodes."""
+    return datetime.strptime(version, VERSION_FORMAT).replace(tzinfo=UTC)
+
+
+def list_versions(model_dir: Path) -> list[str]:
+    """Published versions under ``model_dir``, oldest first (hidden/temporary entries ignored)."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in model_dir.iterdir()
+        if not entry.name.startswith(".") and VERSION_PATTERN.match(entry.name) and entry.is_dir()
+    )
+
+
+def read_latest(model_dir: Path) -> str | None:
+    """The version ``LATEST`` names, or None."""
+    try:
+        value = (model_dir / LATEST).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return value or None
+
+
+def next_version(model_dir: Path, now: datetime | None = None) -> str:
+    """A version for now that sorts after every existing version and ``LATEST``."""
+    moment = now or datetime.now(UTC)
+    existing = list_versions(model_dir)
+    latest = read_latest(model_dir)
+    newest = max([v for v in [*existing, latest] if v and VERSION_PATTERN.match(v)], default=None)
+    if newest is not None and format_version(moment) <= newest:
+        moment = parse_version(newest) + timedelta(microseconds=1)
+    return format_version(moment)
+
+
+def find_published(model_dir: Path, pathspec: str) -> str | None:
+    """The version already published from Metaflow run ``pathspec``, if any."""
+    for version in reversed(list_versions(model_dir)):
+        try:
+            metadata = json.loads((model_dir / version / "metadata.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if metadata.get("run", {}).get("pathspec") == pathspec:
+            return version
+    return None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def metadata_bytes(metadata: dict[str, Any]) -> bytes:
+    """Serialised metadata.json (non-finite floats become null)."""
+    return (json.dumps(_json_safe(metadata), indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":  # pragma: no cover - directories cannot be fsynced on Windows
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def serialize_model(model: Any) -> bytes:
+    """The joblib bytes of a fitted pipeline (exactly what is published as model.joblib)."""
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+def _write_version(
+    tmp: Path,
+    draft: dict[str, Any],
+    version: str,
+    model_blob: bytes,
+    signing_key: SigningKey | None,
+) -> dict[str, Any]:
+    signing = {"algorithm": ALGORITHM, "key_id": signing_key.key_id} if signing_key else None
+    metadata = finalize(
+        draft,
+        model_version=version,
+        created_at=datetime.now(UTC).isoformat(),
+        model_sha256=hashlib.sha256(model_blob).hexdigest(),
+        model_size=len(model_blob),
+        signing=signing,
+    )
+    _write_file(tmp / "metadata.json", metadata_bytes(metadata))
+    if signing_key is not None:
+        _write_file(tmp / "signature.json", signature_document(tmp, signing_key))
+    _fsync_dir(tmp)
+    return metadata
+
+
+def _update_latest(model_dir: Path, version: str) -> None:
+    current = read_latest(model_dir)
+    if current is not None and current >= version:
+        logger.warning("LATEST already names {} (newer than {}); left as is", current, version)
+        return
+    tmp = model_dir / f"{LATEST}.tmp-{secrets.token_hex(6)}"
+    try:
+        _write_file(tmp, (version + "\n").encode("utf-8"))
+        os.replace(tmp, model_dir / LATEST)
+        _fsync_dir(model_dir)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def publish_artifact(
+    output_dir: str | Path,
+    draft: dict[str, Any],
+    model_blob: bytes,
+    onnx_bytes: bytes | None = None,
+    signing_key: SigningKey | None = None,
+) -> PublishedArtifact:
+    """Publish a model atomically and point ``LATEST`` at it.
+
+    ``model_blob`` is the joblib bytes of the fitted pipeline (`serialize_model`), written
+    unchanged so its sha256 matches the run's ``model_joblib`` artifact; ``draft`` is the
+    run's draft metadata; ``onnx_bytes`` is ``model.onnx`` when it was exported.
+    """
+    model_name = draft["model_name"]
+    model_dir = Path(output_dir) / model_name
+    if not model_blob:
+        raise PublishError("the model is empty")
+    if (onnx_bytes is not None) != ((draft.get("onnx") or {}).get("path") == "model.onnx"):
+        raise PublishError("ONNX bytes and metadata onnx.path disagree")
+
+    tmp: Path | None = None
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        tmp = model_dir / f".tmp-{secrets.token_hex(8)}"
+        tmp.mkdir()
+        _write_file(tmp / "model.joblib", model_blob)
+        if onnx_bytes is not None:
+            _write_file(tmp / "model.onnx", onnx_bytes)
+        for attempt in range(RENAME_ATTEMPTS):
+            version = next_version(model_dir)
+            metadata = _write_version(tmp, draft, version, model_blob, signing_key)
+            try:
+                os.rename(tmp, model_dir / version)
+                break
+            except OSError as exc:
+                # a concurrent publisher took this version name: pick a later one and retry
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) and attempt + 1 < RENAME_ATTEMPTS:
+                    continue
+                raise
+        tmp = None
+        _fsync_dir(model_dir)
+    except OSError as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise PublishError(
+            f"could not write the artifact under {model_dir}: {exc.strerror or exc}; "
+            "nothing was published"
+        ) from exc
+
+    try:
+        _update_latest(model_dir, version)
+    except OSError as exc:
+        raise PublishError(
+            f"version {version} was written to {model_dir / version} but LATEST could not be "
+            f"updated ({exc.strerror or exc}); LATEST still names {read_latest(model_dir)}"
+        ) from exc
+    directory = model_dir / version
+    logger.info("published {} version {} to {}", model_name, version, directory)
+    return PublishedArtifact(directory, model_name, version, metadata)
