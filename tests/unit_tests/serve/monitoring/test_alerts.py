@@ -1,0 +1,106 @@
+"""monitoring/prometheus/alerts.yml: structure, metric names, promtool check + unit tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from src.serve.metrics import Metrics
+from src.serve.monitoring.prometheus import METRIC_NAMES
+
+ROOT = Path(__file__).resolve().parents[4]
+ALERTS = ROOT / "monitoring" / "prometheus" / "alerts.yml"
+ALERTS_TEST = ROOT / "monitoring" / "prometheus" / "alerts_test.yml"
+SEVERITIES = {"critical", "warning", "info"}
+REQUIRED = {
+    "ModelFeatureDrift",  # high drift, per feature
+    "ServeHighErrorRate",  # 5xx ratio
+    "ServeHighLatencyP99",
+    "ServeNoModelLoaded",
+}
+DURATION = re.compile(r"^\d+[smhd]$")
+
+
+def rules() -> list[dict]:
+    document = yaml.safe_load(ALERTS.read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def exported_names() -> set[str]:
+    """Series names the service exports (its own metrics and the monitor's), plus `up`."""
+    names = set(METRIC_NAMES) | {"up"}
+    for family in Metrics("0.0.0").registry.collect():
+        names.add(family.name)
+        if family.type == "counter":
+            names.add(family.name + "_total")
+        if family.type == "histogram":
+            names |= {family.name + suffix for suffix in ("_bucket", "_sum", "_count")}
+    return names
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path:
+        return path
+    reason = "promtool not installed (Debian: apt-get install prometheus)"
+    if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
+        pytest.fail(f"{reason}; REQUIRE_SYSTEM_TOOLS=1 requires it")
+    pytest.skip(reason)
+
+
+def test_every_rule_is_complete() -> None:
+    names = [rule["alert"] for rule in rules()]
+    assert len(names) == len(set(names)), "duplicate alert names"
+    assert set(names) >= REQUIRED
+    for rule in rules():
+        assert isinstance(rule["expr"], str), rule["alert"]
+        assert rule["expr"].strip(), rule["alert"]
+        assert DURATION.match(str(rule["for"])), rule["alert"]
+        assert rule["labels"]["severity"] in SEVERITIES, rule["alert"]
+        assert rule["annotations"]["summary"].strip(), rule["alert"]
+        assert rule["annotations"]["description"].strip(), rule["alert"]
+        assert "docs/monitoring.md" in rule["annotations"]["description"], rule["alert"]
+
+
+def test_rules_only_use_metrics_the_service_exports() -> None:
+    exported = exported_names()
+    for rule in rules():
+        # drop label lists (`by (...)`, `on (...)`) and matchers (`{...}`), keep series names
+        expr = re.sub(r"\b(by|on|without|ignoring)\s*\([^)]*\)|\{[^}]*\}", " ", rule["expr"])
+        used = set(re.findall(r"\b((?:model|serve)_[a-z0-9_]+|up)\b", expr))
+        assert used, rule["alert"]
+        assert used <= exported, (rule["alert"], used - exported)
+
+
+def test_drift_alerts_use_labels_from_metadata_only() -> None:
+    for rule in rules():
+        for by in re.findall(r"by \(([^)]*)\)", rule["expr"]):
+            assert {label.strip() for label in by.split(",")} <= {
+                "model_name", "feature", "le", "route",
+            }, rule["alert"]  # fmt: skip
+
+
+def test_promtool_check_rules() -> None:
+    completed = subprocess.run(
+        [promtool(), "check", "rules", str(ALERTS)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"SUCCESS: {len(rules())} rules found" in completed.stdout + completed.stderr
+
+
+def test_promtool_unit_tests_fire_each_alert_on_its_signal_only() -> None:
+    completed = subprocess.run(
+        [promtool(), "test", "rules", str(ALERTS_TEST)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "SUCCESS" in completed.stdout + completed.stderr
+    tested = set(re.findall(r"alertname: (\w+)", ALERTS_TEST.read_text()))
+    assert tested == {rule["alert"] for rule in rules()}
