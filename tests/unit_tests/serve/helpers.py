@@ -1,0 +1,227 @@
+"""Test helpers for the serving unit tests: settings, a synchronous ASGI client, artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio.from_thread
+import httpx
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+from fastapi import FastAPI
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from src.serve.settings import Settings, load_settings
+from tests.artifact_factory import (
+    categorical_reference,
+    new_version,
+    numeric_reference,
+    sha256_file,
+)
+
+API_KEY = "test-api-key-0123456789"
+OTHER_KEY = "test-api-key-other-9876"
+ADMIN_KEY = "test-admin-key-abcdef012"
+IRIS_ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+SETTINGS_ENV_VARS = [name.upper() for name in Settings.model_fields] + [
+    "SERVE_CONFIG",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "prometheus_multiproc_dir",
+]
+
+
+def make_settings(artifacts_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test app: keys configured, no poller unless asked."""
+    values: dict[str, Any] = {
+        "artifacts_dir": artifacts_dir,
+        "api_keys": f"{API_KEY},{OTHER_KEY}",
+        "admin_api_keys": ADMIN_KEY,
+        "model_poll_seconds": 0,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+class AppClient:
+    """Runs an app's lifespan on a background event loop and sends requests with httpx.
+
+    Like starlette's TestClient, but on httpx's ASGITransport (no deprecated shim).
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._stack = ExitStack()
+
+    def __enter__(self) -> AppClient:
+        self.portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
+        lifespan: AbstractAsyncContextManager[Any] = self.app.router.lifespan_context(self.app)
+        self.portal.call(lifespan.__aenter__)
+        self._stack.callback(self.portal.call, lifespan.__aexit__, None, None, None)
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://testserver"
+        )
+        self._stack.callback(self.portal.call, self._client.aclose)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request and wait for the response."""
+
+        async def send() -> httpx.Response:
+            return await self._client.request(method, url, **kwargs)
+
+        return self.portal.call(send)
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        """GET."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        """POST."""
+        return self.request("POST", url, **kwargs)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> None:
+    """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float:
+    """The value of one sample in Prometheus text format (0.0 when absent)."""
+    wanted = labels or {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        sample, _, value = line.rpartition(" ")
+        metric, _, label_text = sample.partition("{")
+        if metric != name:
+            continue
+        found = dict(
+            part.split("=", 1) for part in label_text.rstrip("}").split(",") if "=" in part
+        )
+        found = {k: v.strip('"') for k, v in found.items()}
+        if all(found.get(k) == v for k, v in wanted.items()):
+            return float(value)
+    return 0.0
+
+
+def chunks(data: bytes, size: int) -> Iterator[bytes]:
+    """Split ``data`` into ``size``-byte pieces (a chunked request body)."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def publish_custom_artifact(
+    root: Path,
+    *,
+    model_name: str,
+    frame: pd.DataFrame,
+    target: pd.Series,
+    pipeline: Any,
+    feature_specs: list[dict[str, Any]],
+    task: str,
+) -> str:
+    """Fit ``pipeline`` and publish it per docs/artifact.md (for non-iris shapes)."""
+    version = new_version()
+    pipeline.fit(frame, target)
+    directory = root / model_name / version
+    directory.mkdir(parents=True)
+    model_path = directory / "model.joblib"
+    joblib.dump(pipeline, model_path)
+    reference = {
+        spec["name"]: (
+            categorical_reference(frame[spec["name"]].tolist())
+            if spec["type"] == "category"
+            else numeric_reference(frame[spec["name"]].to_numpy())
+        )
+        for spec in feature_specs
+    }
+    classes = [str(c) for c in pipeline.classes_] if task == "classification" else None
+    distribution = (
+        categorical_reference(target.tolist())
+        if task == "classification"
+        else numeric_reference(target.to_numpy())
+    )
+    metadata = {
+        "schema_version": 1,
+        "model_name": model_name,
+        "model_version": version,
+        "trainer_class": "Custom",
+        "task": task,
+        "features": feature_specs,
+        "target": {"name": str(target.name), "classes": classes, "distribution": distribution},
+        "metrics": {
+            "selection_metric": "score",
+            "best_candidate": "only",
+            "test": {},
+            "candidates": [
+                {"name": "only", "estimator": "x", "params": {}, "cv_mean": 1.0, "cv_std": 0.0}
+            ],
+        },
+        "data": {
+            "source": "test",
+            "fingerprint": hashlib.sha256(b"test").hexdigest(),
+            "n_rows": len(frame),
+            "n_train": len(frame),
+            "n_test": len(frame),
+        },
+        "reference": reference,
+        "versions": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "joblib": joblib.__version__,
+        },
+        "run": {"flow_name": "T", "run_id": "0", "pathspec": "T/0", "git_commit": None},
+        "created_at": datetime.now(UTC).isoformat(),
+        "model_file": {
+            "path": "model.joblib",
+            "sha256": sha256_file(model_path),
+            "size_bytes": model_path.stat().st_size,
+        },
+        "onnx": {"path": None, "reason": "test"},
+        "signing": None,
+    }
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+    (root / model_name / "LATEST").write_text(version + "\n")
+    return version
+
+
+class ContrarianClassifier(ClassifierMixin, BaseEstimator):
+    """predict() always answers the last class while predict_proba() favours the first:
+    a stand-in for estimators (e.g. SVC with Platt scaling) whose labels are not the argmax."""
+
+    def fit(self, x: Any, y: Any) -> ContrarianClassifier:
+        """Remember the classes."""
+        self.classes_ = np.unique(np.asarray(y))
+        return self
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Always the last class."""
+        return np.repeat(self.classes_[-1], len(x))
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Most mass on the first class."""
+        proba = np.full((len(x), len(self.classes_)), 0.1 / (len(self.classes_) - 1))
+        proba[:, 0] = 0.9
+        return proba

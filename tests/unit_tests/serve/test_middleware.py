@@ -1,0 +1,153 @@
+"""Headers on every response, request ids, one JSON log line per request."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from src.serve.app import create_app
+from src.serve.logging_setup import JsonSink, configure_logging
+from src.serve.middleware import request_id_from
+from src.serve.version import API_VERSION
+from tests.artifact_factory import BuiltArtifact
+from tests.unit_tests.serve.helpers import ADMIN, AUTH, IRIS_ROW, AppClient, make_settings
+
+pytestmark = [
+    pytest.mark.usefixtures("clean_env"),
+    pytest.mark.filterwarnings("ignore:X does not have valid feature names"),
+]
+
+EVERY_KIND_OF_RESPONSE = [
+    ("GET", "/health", {}, 200),
+    ("GET", "/health/live", {}, 200),
+    ("POST", "/predict", {"json": IRIS_ROW, "headers": AUTH}, 200),
+    ("POST", "/predict/batch", {"json": {"records": [IRIS_ROW]}, "headers": AUTH}, 200),
+    ("GET", "/model", {"headers": AUTH}, 200),
+    ("POST", "/admin/reload", {"headers": ADMIN}, 200),
+    ("GET", "/metrics", {}, 200),
+    ("GET", "/openapi.json", {}, 200),
+    ("POST", "/predict", {"json": IRIS_ROW}, 401),
+    ("POST", "/predict", {"json": IRIS_ROW, "headers": {"X-API-Key": "x"}}, 403),
+    ("POST", "/predict", {"json": {}, "headers": AUTH}, 422),
+    ("POST", "/predict", {"content": b"x", "headers": {**AUTH, "Content-Type": "text/plain"}}, 415),
+    ("GET", "/does-not-exist", {}, 404),
+    ("DELETE", "/predict", {}, 405),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status"), EVERY_KIND_OF_RESPONSE)
+def test_every_response_carries_the_three_headers(
+    client: AppClient, iris: BuiltArtifact, method: str, path: str, kwargs: dict, status: int
+) -> None:
+    r = client.request(method, path, **kwargs)
+    assert r.status_code == status
+    assert len(r.headers["x-request-id"]) == 32
+    assert r.headers["x-model-version"] == iris.model_version
+    assert r.headers["x-api-version"] == API_VERSION
+
+
+def test_413_and_503_carry_the_headers_too(artifacts: Path) -> None:
+    with AppClient(create_app(make_settings(artifacts, max_body_bytes=10))) as client:
+        r = client.post("/predict", json=IRIS_ROW, headers=AUTH)
+        assert r.status_code == 413
+        assert r.headers["x-model-version"] == "none"
+        assert r.headers["x-api-version"] == API_VERSION
+        assert r.headers["x-request-id"]
+        r = client.post("/predict", content=b"{}", headers=AUTH)
+        assert r.status_code == 503
+        assert r.headers["x-model-version"] == "none"
+
+
+def test_a_safe_client_request_id_is_echoed(client: AppClient) -> None:
+    rid = "client-123:abc.DEF_9"
+    r = client.post("/predict", json=IRIS_ROW, headers={**AUTH, "X-Request-ID": rid})
+    assert r.headers["x-request-id"] == rid
+    assert r.json()["request_id"] == rid
+    err = client.get("/nope", headers={"X-Request-ID": rid})
+    assert err.json()["request_id"] == rid
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"x" * 129, b"has space", b"semi;colon", b"caf\xc3\xa9", b"<script>", b"a" * 10_000],
+)
+def test_an_unsafe_client_request_id_is_replaced(raw: bytes) -> None:
+    rid = request_id_from([(b"x-request-id", raw)])
+    assert rid != raw.decode("latin-1")
+    assert uuid.UUID(hex=rid).version == 4
+
+
+def test_unsafe_request_id_over_http_is_never_echoed(client: AppClient) -> None:
+    r = client.get("/health", headers={"X-Request-ID": "x" * 500})
+    assert r.headers["x-request-id"] != "x" * 500
+    assert len(r.headers["x-request-id"]) == 32
+
+
+def test_the_body_request_id_wins_in_the_body_only(client: AppClient) -> None:
+    r = client.post(
+        "/predict",
+        json={**IRIS_ROW, "request_id": "from-body"},
+        headers={"X-Request-ID": "hdr", **AUTH},
+    )
+    assert r.json()["request_id"] == "from-body"
+    assert r.headers["x-request-id"] == "hdr"
+
+
+def test_one_json_log_line_per_request_with_request_id(
+    artifacts: Path, iris: BuiltArtifact
+) -> None:
+    app = create_app(make_settings(artifacts, log_json=True))
+    stream = io.StringIO()
+    with AppClient(app) as client:
+        handler = logger.add(JsonSink(stream), format="{message}")
+        try:
+            client.post("/predict", json=IRIS_ROW, headers={**AUTH, "X-Request-ID": "trace-me"})
+            client.get("/nope/../../etc/passwd", headers={"X-Request-ID": "trace-404"})
+        finally:
+            logger.remove(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [entry for entry in lines if entry.get("route")]
+    assert len(access) == 2
+    first, second = access
+    assert first["request_id"] == "trace-me"
+    assert (first["method"], first["route"], first["status"]) == ("POST", "/predict", 200)
+    assert first["model_version"] == iris.model_version
+    assert first["latency_ms"] >= 0
+    assert first["level"] == "INFO"
+    assert first["message"].startswith("POST /predict 200")
+    assert (second["request_id"], second["route"], second["status"]) == (
+        "trace-404",
+        "<unmatched>",
+        404,
+    )
+    assert "etc/passwd" not in json.dumps(second)  # raw paths are not logged
+
+
+def test_text_logging_is_configurable(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", json=False)
+    logger.bind(request_id="rid-1").info("hello")
+    configure_logging("WARNING", json=True)
+    logger.info("hidden")
+    logger.warning("shown")
+    err = capsys.readouterr().err.splitlines()
+    assert "| INFO     | rid-1 |" in err[0]
+    assert err[0].endswith("hello")
+    assert json.loads(err[1])["message"] == "shown"
+    assert len(err) == 2
+    configure_logging("INFO", json=False)
+
+
+def test_stdlib_loggers_are_routed_through_loguru(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    configure_logging("INFO", json=True)
+    logging.getLogger("uvicorn.error").info("from uvicorn")
+    entry = json.loads(capsys.readouterr().err.splitlines()[-1])
+    assert entry["message"] == "from uvicorn"
+    assert entry["request_id"] == "-"
+    configure_logging("INFO", json=False)
