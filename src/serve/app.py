@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(build_api_router(settings))
     install_error_handlers(app)
     install_openapi(app, store)
-    app.add_middleware(ServeMiddleware, state=state, router=app.router)
+    app.add_middleware(ServeMiddleware, state=state)
     return app
 
 

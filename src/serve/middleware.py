@@ -14,7 +14,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
-from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.serve.errors import PayloadTooLargeError, ServeError, error_response, render_serve_error
@@ -45,16 +44,10 @@ def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-def route_template(scope: Scope, router: Router) -> str:
-    """The matched route's path template, or ``<unmatched>`` (bounded metric labels)."""
-    route = scope.get("route")
-    if route is None:
-        for candidate in router.routes:
-            match, _ = candidate.matches(scope)
-            if match is not Match.NONE:
-                route = candidate
-                break
-    path = getattr(route, "path", None)
+def route_template(scope: Scope) -> str:
+    """The path template of the route the router matched, or ``<unmatched>`` (404s): metric
+    and log labels never contain raw, client-chosen paths."""
+    path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
@@ -66,10 +59,9 @@ def too_large(limit: int) -> PayloadTooLargeError:
 class ServeMiddleware:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp, state: ServeState, router: Router) -> None:
+    def __init__(self, app: ASGIApp, state: ServeState) -> None:
         self.app = app
         self.state = state
-        self.router = router
         self.api_version = state.api_version.encode("ascii")
         self.limit = state.settings.max_body_bytes
 
@@ -86,6 +78,7 @@ class ServeMiddleware:
         status = 500
         response_started = False
         received = 0
+        declared = declared_length(scope["headers"])
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, response_started
@@ -102,7 +95,12 @@ class ServeMiddleware:
             await send(message)
 
         async def receive_limited() -> Message:
+            # Runs when the endpoint first asks for the body, i.e. after routing and auth: a
+            # declared Content-Length over the limit is refused before any body byte is read,
+            # a chunked body as soon as the running total passes the limit.
             nonlocal received
+            if received == 0 and declared is not None and declared > limit:
+                raise too_large(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -114,9 +112,6 @@ class ServeMiddleware:
         metrics.in_progress.inc()
         with logger.contextualize(request_id=request_id):
             try:
-                length = declared_length(scope["headers"])
-                if length is not None and length > limit:
-                    raise too_large(limit)
                 await self.app(scope, receive_limited, send_with_headers)
             except ServeError as exc:
                 if response_started:
@@ -124,7 +119,7 @@ class ServeMiddleware:
                 await render_serve_error(exc, request_id)(scope, receive, send_with_headers)
             except Exception as exc:
                 logger.opt(exception=exc).error(
-                    "unhandled error in {} {}", scope["method"], route_template(scope, self.router)
+                    "unhandled error in {} {}", scope["method"], route_template(scope)
                 )
                 if response_started:
                     raise
@@ -135,7 +130,7 @@ class ServeMiddleware:
             finally:
                 metrics.in_progress.dec()
                 elapsed = time.perf_counter() - started_at
-                route = route_template(scope, self.router)
+                route = route_template(scope)
                 metrics.observe_request(route, scope["method"], status, elapsed)
                 logger.info(
                     "{method} {route} {status} {latency_ms} ms",

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from src.serve.app import create_app
 from src.serve.metrics import reap_dead_workers
 from src.serve.version import API_VERSION
 from tests.artifact_factory import BuiltArtifact
-from tests.unit_tests.serve.helpers import AUTH, IRIS_ROW, AppClient, metric_value
+from tests.unit_tests.serve.helpers import AUTH, IRIS_ROW, AppClient, make_settings, metric_value
 
 pytestmark = [
     pytest.mark.usefixtures("clean_env"),
@@ -108,3 +109,21 @@ def test_dead_workers_live_gauges_are_reaped(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"counter_{dead_pid}.db", f"gauge_livesum_{os.getpid()}.db"]
     )
+
+
+def test_rejected_bodies_are_counted_under_their_route(
+    artifacts: Path, iris: BuiltArtifact
+) -> None:
+    with AppClient(create_app(make_settings(artifacts, max_body_bytes=50))) as client:
+        big = b'{"pad": "' + b"x" * 100 + b'"}'
+        json_headers = {**AUTH, "Content-Type": "application/json"}
+        assert client.post("/predict", content=big, headers=json_headers).status_code == 413
+
+        async def chunked() -> object:
+            for _ in range(10):
+                yield b" " * 20
+
+        assert client.post("/predict", content=chunked(), headers=json_headers).status_code == 413
+        text = client.get("/metrics").text
+    assert _requests(text, "/predict", "POST", "413") == 2
+    assert _requests(text, "<unmatched>", "POST", "413") == 0

@@ -51,16 +51,28 @@ def test_every_response_carries_the_three_headers(
     assert r.headers["x-api-version"] == API_VERSION
 
 
-def test_413_and_503_carry_the_headers_too(artifacts: Path) -> None:
+def test_413_carries_the_headers_too(artifacts: Path, iris: BuiltArtifact) -> None:
     with AppClient(create_app(make_settings(artifacts, max_body_bytes=10))) as client:
         r = client.post("/predict", json=IRIS_ROW, headers=AUTH)
         assert r.status_code == 413
+        assert r.headers["x-model-version"] == iris.model_version
+        assert r.headers["x-api-version"] == API_VERSION
+        assert r.headers["x-request-id"]
+
+
+def test_503_carries_the_headers_too(artifacts: Path) -> None:
+    with AppClient(create_app(make_settings(artifacts))) as client:
+        r = client.post("/predict", json=IRIS_ROW, headers=AUTH)
+        assert r.status_code == 503
         assert r.headers["x-model-version"] == "none"
         assert r.headers["x-api-version"] == API_VERSION
         assert r.headers["x-request-id"]
-        r = client.post("/predict", content=b"{}", headers=AUTH)
-        assert r.status_code == 503
-        assert r.headers["x-model-version"] == "none"
+
+
+def test_oversized_body_is_refused_only_after_auth(artifacts: Path, iris: BuiltArtifact) -> None:
+    # Anonymous clients learn nothing and make the server read nothing: 401 comes first.
+    with AppClient(create_app(make_settings(artifacts, max_body_bytes=10))) as client:
+        assert client.post("/predict", json=IRIS_ROW).status_code == 401
 
 
 def test_a_safe_client_request_id_is_echoed(client: AppClient) -> None:

@@ -1,0 +1,324 @@
+"""The real service: ``python -m src.serve.app`` on a free 127.0.0.1 port, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.artifact_factory import build_iris_artifact, new_version
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+API_KEY = "integration-api-key-0123"
+ADMIN_KEY = "integration-admin-key-456"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        sample, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in sample for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+class Server:
+    """One ``python -m src.serve.app`` subprocess."""
+
+    def __init__(self, tmp_path: Path, artifacts: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp_path / f"server-{self.port}.log"
+        (tmp_path / "serve.yaml").write_text("")
+        full_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "SERVE_CONFIG": str(tmp_path / "serve.yaml"),
+            "FASTAPI_HOST": "127.0.0.1",
+            "FASTAPI_PORT": str(self.port),
+            "ARTIFACTS_DIR": str(artifacts),
+            "API_KEYS": API_KEY,
+            "ADMIN_API_KEYS": ADMIN_KEY,
+            "MODEL_POLL_SECONDS": "0.3",
+            "LOG_JSON": "true",
+            "SHUTDOWN_GRACE_SECONDS": "10",
+            **env,
+        }
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "src.serve.app"],
+            cwd=REPO_ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_live(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server exited early:\n{self.logs()}"
+            try:
+                if httpx.get(self.url + "/health/live", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError(f"server not live after {timeout} s:\n{self.logs()}")
+
+    def terminate(self, timeout: float = 20) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Any]:
+    servers: list[Server] = []
+
+    def start(artifacts: Path, **env: str) -> Server:
+        server = Server(tmp_path, artifacts, **env)
+        servers.append(server)
+        server.wait_live()
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def wait_for(predicate: Any, timeout: float = 15, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {timeout} s")
+
+
+def test_starts_empty_becomes_ready_serves_and_stops_cleanly(
+    tmp_path: Path, start_server: Any
+) -> None:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    server = start_server(artifacts, MAX_BODY_BYTES="4096", MAX_BATCH_ROWS="20")
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        health = http.get("/health")
+        assert health.status_code == 503
+        assert "no model 'iris_classifier' is published yet" in health.json()["reason"]
+
+        built = build_iris_artifact(artifacts)
+        wait_for(lambda: http.get("/health").status_code == 200, what="ready")
+        assert http.get("/health").json()["model_version"] == built.model_version
+
+        for _ in range(5):
+            r = http.post("/predict", json=ROW, headers=AUTH)
+            assert r.status_code == 200
+            assert r.json()["prediction"] == "setosa"
+            assert r.headers["x-model-version"] == built.model_version
+        batch = http.post("/predict/batch", json={"records": [ROW] * 20}, headers=AUTH)
+        assert batch.status_code == 200
+        assert len(batch.json()["predictions"]) == 20
+
+        assert http.post("/predict", json=ROW).status_code == 401
+        assert http.post("/predict", json=ROW, headers={"X-API-Key": "wrong"}).status_code == 403
+        assert (
+            http.post("/predict", json={**ROW, "petal_width": "x"}, headers=AUTH).status_code == 422
+        )
+        nan = orjson.dumps(ROW).replace(b"0.2", b"NaN")
+        json_headers = {**AUTH, "Content-Type": "application/json"}
+        assert http.post("/predict", content=nan, headers=json_headers).status_code == 422
+        assert (
+            http.post("/predict/batch", json={"records": [ROW] * 21}, headers=AUTH).status_code
+            == 413
+        )
+        big = orjson.dumps({**ROW, "pad": "x" * 5000})
+        assert http.post("/predict", content=big, headers=json_headers).status_code == 413
+
+        def chunked() -> Iterator[bytes]:
+            for _ in range(100):
+                yield b" " * 100
+
+        r = http.post("/predict", content=chunked(), headers=json_headers)
+        assert r.status_code == 413
+        text_body = {**AUTH, "Content-Type": "text/plain"}
+        assert http.post("/predict", content=b"hi", headers=text_body).status_code == 415
+
+        metrics = http.get("/metrics").text
+        assert metric(metrics, "serve_http_requests_total", route="/predict", status="200") == 5
+        assert metric(metrics, "serve_http_requests_total", route="/predict", status="413") == 2
+        assert (
+            metric(metrics, "serve_http_requests_total", route="/predict/batch", status="413") == 1
+        )
+        assert metric(metrics, "serve_predictions_total", predicted_class="setosa") == 25
+        assert metric(metrics, "serve_auth_failures_total", reason="missing") == 1
+        assert metric(metrics, "serve_auth_failures_total", reason="invalid") == 1
+        assert metric(metrics, "serve_model_ready") == 1
+
+    assert server.terminate() == 0
+    logs = server.logs()
+    assert API_KEY not in logs
+    assert ADMIN_KEY not in logs
+    assert '"route":"/predict","status":200' in logs.replace(" ", "")
+
+
+def test_hot_reload_under_load_then_broken_version_refused(
+    tmp_path: Path, start_server: Any
+) -> None:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    v1 = build_iris_artifact(artifacts, model_version=new_version(-60))
+    server = start_server(artifacts)
+    seen: list[tuple[int, str]] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            while not stop.is_set():
+                try:
+                    r = http.post("/predict", json=ROW, headers=AUTH)
+                    seen.append((r.status_code, r.json().get("model_version", "")))
+                except Exception as exc:  # any failure counts
+                    errors.append(repr(exc))
+
+    worker = threading.Thread(target=client_loop)
+    worker.start()
+    try:
+        wait_for(lambda: len(seen) >= 20, what="traffic on v1")
+        v2 = build_iris_artifact(artifacts, model_version=new_version(), C=0.05)
+        wait_for(
+            lambda: sum(1 for _, v in seen if v == v2.model_version) >= 20, what="traffic on v2"
+        )
+    finally:
+        stop.set()
+        worker.join(15)
+    assert errors == []
+    assert {status for status, _ in seen} == {200}
+    versions = [v for _, v in seen]
+    switch = versions.index(v2.model_version)
+    assert set(versions[:switch]) == {v1.model_version}
+    assert set(versions[switch:]) == {v2.model_version}  # one atomic switch, never back
+
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        broken = build_iris_artifact(artifacts, model_version=new_version(5))
+        model_file = broken.directory / "model.joblib"
+        model_file.write_bytes(model_file.read_bytes()[:-1] + b"\x00")
+        wait_for(
+            lambda: (
+                metric(
+                    http.get("/metrics").text,
+                    "serve_model_reload_failures_total",
+                    reason="artifact_integrity",
+                )
+                == 1
+            ),
+            what="broken version refused",
+        )
+        time.sleep(1.0)  # several poll intervals: not retried in a loop
+        metrics = http.get("/metrics").text
+        assert metric(metrics, "serve_model_reload_failures_total") == 1
+        health = http.get("/health").json()
+        assert health["model_version"] == v2.model_version
+        r = http.post("/predict", json=ROW, headers=AUTH)
+        assert r.status_code == 200
+        assert r.json()["model_version"] == v2.model_version
+        admin = http.post("/admin/reload", headers={"X-API-Key": ADMIN_KEY})
+        assert admin.status_code == 409
+        assert "sha256" in admin.json()["error"]["message"]
+    assert server.terminate() == 0
+    assert "refused, still serving" in server.logs()
+
+
+def test_sigterm_finishes_the_in_flight_request_and_exits_0(
+    tmp_path: Path, start_server: Any
+) -> None:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    build_iris_artifact(artifacts)
+    server = start_server(artifacts)
+    body = orjson.dumps({"records": [ROW] * 50})
+    half = len(body) // 2
+    started = threading.Event()
+    result: dict[str, Any] = {}
+
+    def slow_body() -> Iterator[bytes]:
+        yield body[:half]
+        started.set()
+        time.sleep(1.5)  # SIGTERM arrives while the request is in flight
+        yield body[half:]
+
+    def send() -> None:
+        try:
+            result["response"] = httpx.post(
+                server.url + "/predict/batch",
+                content=slow_body(),
+                headers={**AUTH, "Content-Type": "application/json"},
+                timeout=20,
+            )
+        except Exception as exc:
+            result["error"] = repr(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    assert started.wait(10)
+    time.sleep(0.2)
+    server.proc.send_signal(signal.SIGTERM)
+    # New connections are refused while the in-flight request is finishing.
+    time.sleep(0.3)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.url + "/health/live", timeout=2)
+    sender.join(20)
+    assert "error" not in result, result.get("error")
+    response = result["response"]
+    assert response.status_code == 200
+    assert len(response.json()["predictions"]) == 50
+    assert server.proc.wait(20) == 0, server.logs()
+
+
+def test_two_workers_aggregate_metrics_and_exit_cleanly(tmp_path: Path, start_server: Any) -> None:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    build_iris_artifact(artifacts)
+    server = start_server(artifacts, WORKERS="2", MODEL_POLL_SECONDS="0")
+    wait_for(lambda: httpx.get(server.url + "/health").status_code == 200, what="ready")
+    for _ in range(30):
+        # A fresh connection each time so both workers get traffic.
+        r = httpx.post(server.url + "/predict", json=ROW, headers={**AUTH, "Connection": "close"})
+        assert r.status_code == 200
+    for _ in range(6):
+        text = httpx.get(server.url + "/metrics", headers={"Connection": "close"}).text
+        assert metric(text, "serve_http_requests_total", route="/predict", status="200") == 30
+        assert metric(text, "serve_predictions_total", predicted_class="setosa") == 30
+    assert server.logs().count("model iris_classifier version") >= 2  # each worker loaded it
+    assert server.terminate() == 0
