@@ -53,9 +53,11 @@ COPY src/training src/training
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 
-# Metaflow needs a user name and a writable local datastore; artifacts/ is a mounted volume.
+# Metaflow needs a user name, and its local datastore and cards somewhere writable (the code
+# in /app is root-owned): /tmp. Only artifacts/ (a mounted volume) is written under /app.
 ENV METAFLOW_USER=trainer \
     METAFLOW_DATASTORE_SYSROOT_LOCAL=/tmp/metaflow \
+    METAFLOW_CARD_LOCALROOT=/tmp/metaflow/mf.cards \
     HOME=/tmp
 USER 10001:10001
 CMD ["python", "run_training_workflow.py", "run", "--config", "src/training/config.yaml"]

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 
 from tests.artifact_factory import IRIS_FEATURES, build_iris_artifact
@@ -42,6 +43,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900
 BASE_IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "ml-api.json"
 TRAINING_ONLY = ("metaflow", "skl2onnx", "onnx", "matplotlib")
+SCHEMA = ROOT / "docs" / "artifact-metadata.schema.json"
 
 
 @dataclass
@@ -124,6 +126,8 @@ def _replay_run(
         venv = rootfs.host(words[3])
         subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
         return venv / "bin" / "python"
+    if words and words[0] in {"groupadd", "useradd"}:
+        return venv_python  # the service user: the test runs as whoever runs pytest
     if venv_python is None:
         pytest.fail(f"build stage RUN before its virtualenv exists: {command!r}")
     if words[:2] == ["pip", "install"]:
@@ -341,3 +345,41 @@ def test_healthcheck_command_passes_without_curl(image_runtime: Running) -> None
         [executable, *command[1:]], env=image_runtime.env, capture_output=True, timeout=10
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_trainer_stage_publishes_a_model_without_serving_code(tmp_path: Path) -> None:
+    """The `trainer` target (docker compose --profile train) replayed the same way: its own
+    virtualenv from requirements.txt, only the files it copies, its CMD with its ENV."""
+    trainer = stage("trainer")
+    rootfs = Rootfs(tmp_path / "rootfs")
+    rootfs.host("/tmp").mkdir(parents=True)
+    _reproduce_build_stage(trainer, rootfs)
+    workdir = rootfs.host(trainer.workdir)
+    assert not (workdir / "src" / "serve").exists()
+
+    env = {k: rootfs.map_value(v) for k, v in trainer.env.items()}
+    env["LANG"] = "C.UTF-8"
+    before = _files(workdir, skip=())
+    command = trainer.cmd
+    executable = shutil.which(command[0], path=env["PATH"])
+    assert executable is not None
+    assert Path(executable).is_relative_to(rootfs.root)
+    result = subprocess.run(
+        [executable, *command[1:]],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+    model_dir = workdir / "artifacts" / "iris_classifier"  # compose mounts ./artifacts here
+    version = (model_dir / "LATEST").read_text().strip()
+    metadata = json.loads((model_dir / version / "metadata.json").read_text())
+    jsonschema.validate(metadata, json.loads(SCHEMA.read_text()))
+    assert (model_dir / version / "model.joblib").is_file()
+    # /app is root-owned in the image: only the mounted artifacts/ may be written there
+    # (Metaflow's datastore and cards go to /tmp).
+    written = sorted(_files(workdir, skip=(workdir / "artifacts",)) - before - {"artifacts"})
+    assert not written, f"the trainer wrote outside artifacts/ and /tmp: {written[:10]}"
