@@ -8,6 +8,7 @@ failure.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -542,3 +543,50 @@ def test_pypi_audit_fallback_fails_on_a_known_vulnerability(
     assert "VULNERABLE bad-pkg==2.0: GHSA-test" in out
     assert "old==0.1 (latest 0.2)" in out
     assert audit.main([str(requirements), "--ignore-vuln", "CVE-1"]) == 0
+
+
+@functools.cache
+def _load_noxfile() -> Any:  # once: nox refuses to register a session name twice
+    spec = importlib.util.spec_from_file_location("repo_noxfile", ROOT / "noxfile.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _FakeSession:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+
+    warn = log
+
+
+def test_demo_serves_with_a_fresh_random_key_by_default(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noxfile = _load_noxfile()
+    monkeypatch.delenv("API_KEYS", raising=False)
+    monkeypatch.delenv("API_KEYS_FILE", raising=False)
+    first = noxfile._demo_auth_env(_FakeSession(), no_auth=False)
+    second = noxfile._demo_auth_env(_FakeSession(), no_auth=False)
+    assert set(first) == {"API_KEYS"}
+    assert len(first["API_KEYS"]) >= 40
+    assert first["API_KEYS"] != second["API_KEYS"]
+    noxfile._demo_banner(_FakeSession(), "8000", first["API_KEYS"])
+    out = capsys.readouterr().out
+    assert out.count(first["API_KEYS"]) == 2  # once on its own line, once in the curl
+    assert f'-H "Authorization: Bearer {first["API_KEYS"]}"' in out
+    assert "http://127.0.0.1:8000/predict" in out
+
+
+def test_demo_uses_the_users_keys_or_an_explicit_no_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    noxfile = _load_noxfile()
+    monkeypatch.setenv("API_KEYS", "mine")
+    assert noxfile._demo_auth_env(_FakeSession(), no_auth=False) == {}
+    session = _FakeSession()
+    assert noxfile._demo_auth_env(session, no_auth=True) == {"AUTH_DISABLED": "true"}
+    assert any("AUTH_DISABLED" in message for message in session.messages)
