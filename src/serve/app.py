@@ -24,7 +24,9 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from loguru import logger
+from starlette.routing import Route
 
 from src.serve.auth import Authenticator
 from src.serve.errors import install_error_handlers
@@ -118,7 +120,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(build_api_router(settings))
     install_error_handlers(app)
     install_openapi(app, store)
-    app.add_middleware(ServeMiddleware, state=state)
+    plain_routes = {
+        route.endpoint: route.path
+        for route in app.router.routes
+        if isinstance(route, Route) and not isinstance(route, APIRoute)
+    }
+    app.add_middleware(ServeMiddleware, state=state, endpoint_paths=plain_routes)
     return app
 
 

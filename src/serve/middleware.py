@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -44,11 +45,22 @@ def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-def route_template(scope: Scope) -> str:
+def route_template(scope: Scope, endpoint_paths: Mapping[Any, str] | None = None) -> str:
     """The path template of the route the router matched, or ``<unmatched>`` (404s): metric
-    and log labels never contain raw, client-chosen paths."""
+    and log labels never contain raw, client-chosen paths.
+
+    API routes leave ``scope["route"]``; plain routes (``/openapi.json``, ``/docs``) only
+    their ``endpoint``, looked up in ``endpoint_paths``.
+    """
     path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    if isinstance(path, str):
+        return path
+    if endpoint_paths:
+        try:
+            return endpoint_paths.get(scope.get("endpoint"), UNMATCHED_ROUTE)
+        except TypeError:  # an unhashable endpoint
+            return UNMATCHED_ROUTE
+    return UNMATCHED_ROUTE
 
 
 def too_large(limit: int) -> PayloadTooLargeError:
@@ -59,9 +71,12 @@ def too_large(limit: int) -> PayloadTooLargeError:
 class ServeMiddleware:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp, state: ServeState) -> None:
+    def __init__(
+        self, app: ASGIApp, state: ServeState, endpoint_paths: Mapping[Any, str] | None = None
+    ) -> None:
         self.app = app
         self.state = state
+        self.endpoint_paths = dict(endpoint_paths or {})
         self.api_version = state.api_version.encode("ascii")
         self.limit = state.settings.max_body_bytes
 
@@ -119,7 +134,9 @@ class ServeMiddleware:
                 await render_serve_error(exc, request_id)(scope, receive, send_with_headers)
             except Exception as exc:
                 logger.opt(exception=exc).error(
-                    "unhandled error in {} {}", scope["method"], route_template(scope)
+                    "unhandled error in {} {}",
+                    scope["method"],
+                    route_template(scope, self.endpoint_paths),
                 )
                 if response_started:
                     raise
@@ -130,7 +147,7 @@ class ServeMiddleware:
             finally:
                 metrics.in_progress.dec()
                 elapsed = time.perf_counter() - started_at
-                route = route_template(scope)
+                route = route_template(scope, self.endpoint_paths)
                 metrics.observe_request(route, scope["method"], status, elapsed)
                 logger.info(
                     "{method} {route} {status} {latency_ms} ms",

@@ -127,3 +127,12 @@ def test_rejected_bodies_are_counted_under_their_route(
         text = client.get("/metrics").text
     assert _requests(text, "/predict", "POST", "413") == 2
     assert _requests(text, "<unmatched>", "POST", "413") == 0
+
+
+def test_docs_routes_have_their_own_labels(client: AppClient) -> None:
+    client.get("/openapi.json")
+    client.get("/docs")
+    text = client.get("/metrics").text
+    assert _requests(text, "/openapi.json", "GET", "200") == 1
+    assert _requests(text, "/docs", "GET", "200") == 1
+    assert _requests(text, "<unmatched>", "GET", "200") == 0
