@@ -86,6 +86,9 @@ class MonitoringService:
 
     def on_model_loaded(self, model: LoadedModel, previous: LoadedModel | None) -> None:
         """Start a fresh window for the new model version."""
+        retiring = self._current[0]
+        if retiring is not None:  # count its last rows before it goes
+            self._publish(retiring, max_age=0)
         try:
             monitor = ModelMonitor(
                 model.raw_metadata,
@@ -130,11 +133,15 @@ class MonitoringService:
     def refresh_metrics(self) -> None:
         """Publish the current snapshot to the Prometheus series (cheap when cached)."""
         monitor = self._current[0]
-        if monitor is None or self.metrics is None:
+        if monitor is not None:
+            self._publish(monitor)
+
+    def _publish(self, monitor: ModelMonitor, max_age: float | None = None) -> None:
+        if self.metrics is None:
             return
         try:
-            self.metrics.publish(monitor, monitor.snapshot())
-        except Exception:  # monitoring must never break /metrics
+            self.metrics.publish(monitor, monitor.snapshot(max_age=max_age))
+        except Exception:  # monitoring must never break /metrics or a model swap
             logger.exception("monitoring: publishing metrics failed")
 
     # --- multiprocess refresher ---------------------------------------------------------------
