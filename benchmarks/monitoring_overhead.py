@@ -123,7 +123,12 @@ def in_process_costs(root: Path) -> dict[str, float]:
             repeat=3,
         )
     )
-    snapshot = min(timeit.repeat(lambda: monitor.snapshot(max_age=0), number=200, repeat=3))
+
+    def fresh_snapshot() -> None:  # one new row, so the cached snapshot is recomputed
+        monitor.observe(row, "versicolor")
+        monitor.snapshot(max_age=0)
+
+    snapshot = min(timeit.repeat(fresh_snapshot, number=200, repeat=3))
     return {
         "observe_us": observe / n * 1e6,
         "hook_us": hook / n * 1e6,
