@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.artifact_factory import build_iris_artifact, new_version
+from tests.artifact_factory import build_iris_artifact, new_version, set_latest
 
 pytestmark = pytest.mark.integration
 
@@ -231,9 +231,11 @@ def test_hot_reload_under_load_then_broken_version_refused(
     assert set(versions[switch:]) == {v2.model_version}  # one atomic switch, never back
 
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        broken = build_iris_artifact(artifacts, model_version=new_version(5))
+        # Corrupted before LATEST names it (else the poller could load the good bytes first).
+        broken = build_iris_artifact(artifacts, model_version=new_version(5), set_latest=False)
         model_file = broken.directory / "model.joblib"
         model_file.write_bytes(model_file.read_bytes()[:-1] + b"\x00")
+        set_latest(artifacts, broken.model_name, broken.model_version)
         wait_for(
             lambda: (
                 metric(

@@ -10,7 +10,13 @@ from sklearn.linear_model import LogisticRegression
 
 from src.serve.app import create_app
 from src.serve.model_store import ModelStore
-from tests.artifact_factory import BuiltArtifact, build_iris_artifact, iris_frame, new_version
+from tests.artifact_factory import (
+    BuiltArtifact,
+    build_iris_artifact,
+    iris_frame,
+    new_version,
+    set_latest,
+)
 from tests.unit_tests.serve.helpers import (
     ADMIN,
     AUTH,
@@ -33,11 +39,13 @@ def _version(client: AppClient) -> str | None:
 
 
 def _publish_broken(artifacts: Path) -> BuiltArtifact:
-    broken = build_iris_artifact(artifacts, model_version=new_version(5))
+    # Corrupt before LATEST names it, or a fast poller could load the good bytes first.
+    broken = build_iris_artifact(artifacts, model_version=new_version(5), set_latest=False)
     model = broken.directory / "model.joblib"
     data = bytearray(model.read_bytes())
     data[-10] ^= 0xFF
     model.write_bytes(bytes(data))
+    set_latest(artifacts, broken.model_name, broken.model_version)
     return broken
 
 
