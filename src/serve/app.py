@@ -17,7 +17,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -31,6 +31,7 @@ from starlette.routing import Route
 from src.serve.auth import Authenticator
 from src.serve.errors import install_error_handlers
 from src.serve.hooks import HookRegistry
+from src.serve.inference import InferenceService
 from src.serve.logging_setup import configure_logging
 from src.serve.metrics import MULTIPROC_ENV, Metrics, PredictionMetricsHook
 from src.serve.middleware import ServeMiddleware
@@ -70,8 +71,15 @@ def _log_startup(settings: Settings) -> None:
         logger.info("auth: {} API key(s), {} admin key(s) configured", n_keys, n_admin)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service. Without ``settings`` they are loaded from config.yaml + env."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    inference_factory: Callable[[HookRegistry], InferenceService] = InferenceService,
+) -> FastAPI:
+    """Build the service. Without ``settings`` they are loaded from config.yaml + env.
+
+    ``inference_factory`` builds the service routes predict through (see ``inference.py``).
+    """
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_json)
     metrics = Metrics(API_VERSION)
@@ -91,12 +99,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hooks=hooks,
         store=store,
         auth=auth,
+        inference=inference_factory(hooks),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         _log_startup(settings)
         await store.reload_async()
+        await state.inference.start()
         poller = None
         if settings.model_poll_seconds > 0:
             poller = asyncio.create_task(store.poll_forever(settings.model_poll_seconds))
@@ -107,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
+            await state.inference.stop()
             metrics.process_exiting()
             logger.info("shutdown complete")
 

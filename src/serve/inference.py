@@ -1,7 +1,10 @@
-"""The one call path from a route to the backend: off the event loop, then the hooks.
+"""The one call path from a route to a backend: off the event loop, then the hooks.
 
-Routes never call a backend directly; they ``await infer(...)``. Micro-batching (issue 8)
-replaces the body of :func:`infer` without touching the routes.
+Routes never call a backend directly; they ``await state.inference.infer(model, rows)``.
+Another strategy (e.g. micro-batching concurrent requests, issue 8) is a subclass of
+:class:`InferenceService` created in ``create_app``; the app's lifespan calls its
+:meth:`~InferenceService.start` after the model is loaded and :meth:`~InferenceService.stop`
+on shutdown (e.g. to drain a queue).
 """
 
 from __future__ import annotations
@@ -15,15 +18,24 @@ from src.serve.model_store import LoadedModel
 from src.serve.predictor import Prediction, Row
 
 
-def predict_and_notify(
-    model: LoadedModel, rows: Sequence[Row], hooks: HookRegistry
-) -> list[Prediction]:
-    """Predict ``rows`` with ``model`` and tell the hooks (runs in a worker thread)."""
-    predictions = model.backend.predict(rows)
-    hooks.predictions(model, rows, predictions)
-    return predictions
+class InferenceService:
+    """Predict each request's rows in the thread pool, then notify the hooks."""
 
+    def __init__(self, hooks: HookRegistry) -> None:
+        self.hooks = hooks
 
-async def infer(model: LoadedModel, rows: Sequence[Row], hooks: HookRegistry) -> list[Prediction]:
-    """Predict in the thread pool so CPU work never blocks the event loop."""
-    return await run_in_threadpool(predict_and_notify, model, rows, hooks)
+    def predict_and_notify(self, model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
+        """Predict ``rows`` with ``model`` and tell the hooks (runs in a worker thread)."""
+        predictions = model.backend.predict(rows)
+        self.hooks.predictions(model, rows, predictions)
+        return predictions
+
+    async def infer(self, model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
+        """Predict in the thread pool so CPU work never blocks the event loop."""
+        return await run_in_threadpool(self.predict_and_notify, model, rows)
+
+    async def start(self) -> None:
+        """Called once in the lifespan, after the first model load attempt."""
+
+    async def stop(self) -> None:
+        """Called once at shutdown, after the server stopped taking requests."""

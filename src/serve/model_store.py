@@ -30,7 +30,7 @@ from src.serve.errors import ArtifactError, ArtifactNotFoundError, ModelLoadErro
 from src.serve.hooks import HookRegistry
 from src.serve.metrics import Metrics
 from src.serve.predictor import Backend, create_backend
-from src.serve.schemas import ModelSchemas, build_model_schemas
+from src.serve.schemas import ModelSchemas, build_model_schemas, reference_row
 from src.serve.settings import Settings
 
 MAX_REMEMBERED_FAILURES = 64
@@ -70,24 +70,25 @@ class LoadedModel:
         return datetime.fromtimestamp(self.loaded_at, UTC).isoformat()
 
 
-def build_loaded_model(ref: ArtifactRef, max_batch_rows: int) -> LoadedModel:
-    """Verify, deserialise, build schemas and backend, and warm up one artifact."""
+def build_loaded_model(ref: ArtifactRef, settings: Settings) -> LoadedModel:
+    """Verify, deserialise, build backend and schemas, and warm up one artifact."""
     started = time.perf_counter()
     artifact = load_artifact(ref)
     metadata = artifact.metadata
-    has_proba = metadata.task == "classification" and callable(
-        getattr(artifact.pipeline, "predict_proba", None)
-    )
-    schemas = build_model_schemas(
-        metadata, has_probabilities=has_proba, max_batch_rows=max_batch_rows
-    )
+    example = reference_row(metadata)
+    probe_row = tuple(example[name] for name in metadata.feature_names)
     try:
-        backend = create_backend(artifact, schemas.example_row)
-        warm = backend.predict([schemas.example_row])
+        backend = create_backend(artifact, probe_row, settings)
+        warm = backend.predict([probe_row])
     except Exception as exc:
         raise ModelLoadError(f"version {ref.version}: warm-up prediction failed") from exc
     if len(warm) != 1:
         raise ModelLoadError(f"version {ref.version}: warm-up returned {len(warm)} rows for 1")
+    schemas = build_model_schemas(
+        metadata,
+        has_probabilities=backend.has_probabilities,
+        max_batch_rows=settings.max_batch_rows,
+    )
     return LoadedModel(
         metadata=metadata,
         raw_metadata=artifact.raw_metadata,
@@ -158,7 +159,7 @@ class ModelStore:
             if not retry_failed and self._failed.get(ref.version) == stamp:
                 return ReloadResult("skipped", ref.version, prev_version)
             try:
-                model = build_loaded_model(ref, self.settings.max_batch_rows)
+                model = build_loaded_model(ref, self.settings)
             except ArtifactError as exc:
                 self._record_failure(ref, stamp, exc, previous)
                 return ReloadResult("failed", ref.version, prev_version, exc)

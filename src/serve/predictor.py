@@ -18,6 +18,7 @@ import pandas as pd
 import sklearn
 
 from src.serve.artifact import ArtifactMetadata, LoadedArtifact
+from src.serve.settings import Settings
 
 Row = Sequence[Any]
 Label = str | int | float | bool
@@ -65,6 +66,8 @@ class Backend(ABC):
     """
 
     name: ClassVar[str]
+    #: True when answers carry class probabilities (classifiers exposing them).
+    has_probabilities: bool = False
 
     @abstractmethod
     def predict(self, rows: Sequence[Row]) -> list[Prediction]:
@@ -97,6 +100,7 @@ class SklearnBackend(Backend):
         self._columns = list(metadata.feature_names)
         self._classifier = metadata.task == "classification"
         self._has_proba = self._classifier and callable(getattr(pipeline, "predict_proba", None))
+        self.has_probabilities = self._has_proba
         self._argmax = self._has_proba and _argmax_consistent(pipeline)
         if self._classifier:
             natives = np.asarray(pipeline.classes_).tolist()
@@ -153,6 +157,10 @@ class SklearnBackend(Backend):
         ]
 
 
-def create_backend(artifact: LoadedArtifact, probe_row: Row) -> Backend:
-    """Build the backend that serves ``artifact`` (issue 8 adds ONNX selection here)."""
+def create_backend(artifact: LoadedArtifact, probe_row: Row, settings: Settings) -> Backend:
+    """Build the backend that serves ``artifact``.
+
+    ``probe_row`` is a typical input in feature order (training medians) for load-time checks;
+    ``settings`` is where a backend choice (e.g. ``INFERENCE_BACKEND``) will come from.
+    """
     return SklearnBackend(artifact.pipeline, artifact.metadata, probe_row)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from src.serve.auth import Authenticator
 from src.serve.hooks import HookRegistry
+from src.serve.inference import InferenceService
 from src.serve.metrics import Metrics
 from src.serve.model_store import ModelStore
 from src.serve.settings import Settings
@@ -21,3 +22,4 @@ class ServeState:
     hooks: HookRegistry
     store: ModelStore
     auth: Authenticator
+    inference: InferenceService

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from src.serve.auth import require_api_key
-from src.serve.inference import infer
 from src.serve.routes.common import (
     PREDICT_ERRORS,
     current_model,
@@ -33,7 +32,7 @@ async def predict(request: Request) -> Response:
     state = serve_state(request)
     model = current_model(request)
     row, client_id = model.schemas.parse_record(await read_json(request))
-    (result,) = await infer(model, [row], state.hooks)
+    (result,) = await state.inference.infer(model, [row])
     return json_response(
         {
             "request_id": client_id or request_id(request),
@@ -60,7 +59,7 @@ async def predict_batch(request: Request) -> Response:
     model = current_model(request)
     body = await read_json(request)
     rows, client_id = model.schemas.parse_batch(body, state.settings.max_batch_rows)
-    results = await infer(model, rows, state.hooks)
+    results = await state.inference.infer(model, rows)
     return json_response(
         {
             "request_id": client_id or request_id(request),

@@ -18,7 +18,12 @@ from src.serve.errors import InvalidInputError, TooManyRowsError
 from src.serve.model_store import LoadedModel, build_loaded_model
 from src.serve.predictor import SklearnBackend
 from tests.artifact_factory import build_iris_artifact, iris_frame
-from tests.unit_tests.serve.helpers import IRIS_ROW, ContrarianClassifier, publish_custom_artifact
+from tests.unit_tests.serve.helpers import (
+    IRIS_ROW,
+    ContrarianClassifier,
+    make_settings,
+    publish_custom_artifact,
+)
 
 IRIS_TUPLE = tuple(IRIS_ROW.values())
 # Under pytest's warning capture the module-level filter in predictor.py is not in effect.
@@ -26,7 +31,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature na
 
 
 def _load(root: Path, name: str = "iris_classifier") -> LoadedModel:
-    return build_loaded_model(resolve(root, name), max_batch_rows=10)
+    settings = make_settings(root, max_batch_rows=10)
+    return build_loaded_model(resolve(root, name), settings)
 
 
 def _fruit_artifact(root: Path, *, allow_unknown: bool) -> LoadedModel:
