@@ -4,10 +4,11 @@
     python -m benchmarks.soak --seconds 20 --concurrency 8
 
 The service runs as `python -m src.serve.app` on 127.0.0.1 over a freshly built iris artifact,
-with auth, metrics and JSON logging on. wrk (closed loop) rotates single-row predictions,
-10-row batches and health checks. The run reports requests, errors, p50/p99 and the server's
-resident memory after a warm-up and at the end, and passes only with zero errors and RSS
-growth under the limit (default 10%).
+with auth, artifact signature checking (the artifact is signed with a random key per run),
+metrics and JSON logging on. wrk (closed loop) rotates single-row predictions, 10-row batches
+and health checks. The run reports requests, errors, p50/p99 and the server's resident memory
+after a warm-up and at the end, and passes only with zero errors, RSS growth under the limit
+(default 10%), a clean exit 0 on SIGTERM and no signing secret in the service log.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -41,7 +43,10 @@ def rss_bytes(process: psutil.Process) -> int:
 
 
 @contextlib.contextmanager
-def service(root: Path, log_path: Path, workers: int) -> Iterator[tuple[str, psutil.Process]]:
+def service(
+    root: Path, log_path: Path, workers: int, signing_keys: str, exit_codes: list[int]
+) -> Iterator[tuple[str, psutil.Process]]:
+    """The real service on a free loopback port; stopped with SIGTERM (exit code recorded)."""
     port = free_port()
     env = {
         **os.environ,
@@ -51,6 +56,8 @@ def service(root: Path, log_path: Path, workers: int) -> Iterator[tuple[str, psu
         "ARTIFACTS_DIR": str(root),
         "MODEL_NAME": "iris",
         "API_KEYS": API_KEY,
+        "ARTIFACT_SIGNING_KEYS": signing_keys,
+        "ALLOW_UNSIGNED": "false",
         "WORKERS": str(workers),
         "LOG_JSON": "true",
     }
@@ -69,10 +76,10 @@ def service(root: Path, log_path: Path, workers: int) -> Iterator[tuple[str, psu
         finally:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=20)
+                exit_codes.append(process.wait(timeout=20))
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait()
+                exit_codes.append(process.wait())
 
 
 def run_wrk(base: str, concurrency: int, seconds: int, work: Path) -> dict:
@@ -103,16 +110,23 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from tests.artifact_factory import build_iris_artifact
 
+    key_id, secret = "soak", secrets.token_urlsafe(32)
+    exit_codes: list[int] = []
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         work = Path(tmp)
-        build_iris_artifact(work / "artifacts", model_name="iris")
-        with service(work / "artifacts", work / "service.log", args.workers) as (base, proc):
+        build_iris_artifact(
+            work / "artifacts", model_name="iris", signing_key=(key_id, secret.encode())
+        )
+        log = work / "service.log"
+        running = service(work / "artifacts", log, args.workers, f"{key_id}:{secret}", exit_codes)
+        with running as (base, proc):
             run_wrk(base, args.concurrency, args.warmup, work)
             rss_start = rss_bytes(proc)
             started = time.monotonic()
             stats = run_wrk(base, args.concurrency, args.seconds, work)
             elapsed = time.monotonic() - started
             rss_end = rss_bytes(proc)
+        secret_logged = secret in log.read_text(errors="replace")
     errors = sum(
         stats[k]
         for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
@@ -131,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         "rss_start_mib": round(rss_start / 2**20, 1),
         "rss_end_mib": round(rss_end / 2**20, 1),
         "rss_growth_pct": round(growth * 100, 2),
-        "passed": errors == 0 and growth < args.max_rss_growth,
+        "server_exit_code": exit_codes[0] if exit_codes else None,
+        "secret_in_log": secret_logged,
+        "passed": errors == 0
+        and growth < args.max_rss_growth
+        and exit_codes == [0]
+        and not secret_logged,
     }
     print(json.dumps(report, indent=2))
     if args.json:
