@@ -104,3 +104,26 @@ def test_promtool_unit_tests_fire_each_alert_on_its_signal_only() -> None:
     assert "SUCCESS" in completed.stdout + completed.stderr
     tested = set(re.findall(r"alertname: (\w+)", ALERTS_TEST.read_text()))
     assert tested == {rule["alert"] for rule in rules()}
+
+
+def test_dashboard_has_drift_and_data_quality_panels() -> None:
+    import json
+
+    dashboard = json.loads((ROOT / "monitoring/grafana/dashboards/ml-api.json").read_text())
+    exprs = {
+        panel["title"]: " ".join(t["expr"] for t in panel.get("targets", []))
+        for panel in dashboard["panels"]
+    }
+    joined = " ".join(exprs.values())
+    for name in (
+        "model_feature_drift_psi",
+        "model_feature_drift_status",
+        "model_prediction_drift_psi",
+        "model_input_out_of_range_total",
+        "model_input_missing_total",
+        "model_input_unknown_category_total",
+    ):
+        assert name in joined, name
+    used = set(re.findall(r"\bmodel_[a-z0-9_]+", re.sub(r"by \([^)]*\)|on \([^)]*\)", "", joined)))
+    assert used <= set(METRIC_NAMES)
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
