@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -107,8 +108,6 @@ def test_promtool_unit_tests_fire_each_alert_on_its_signal_only() -> None:
 
 
 def test_dashboard_has_drift_and_data_quality_panels() -> None:
-    import json
-
     dashboard = json.loads((ROOT / "monitoring/grafana/dashboards/ml-api.json").read_text())
     exprs = {
         panel["title"]: " ".join(t["expr"] for t in panel.get("targets", []))
