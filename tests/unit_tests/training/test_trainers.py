@@ -58,7 +58,8 @@ def test_iris_classifier_end_to_end(tmp_path, make_config, metadata_schema):
     predictions = model.predict(frame[IRIS_FEATURES].head(5))
     assert list(predictions) == ["setosa"] * 5
     # all-numeric pipelines also take a float array in feature order
-    assert list(model.predict(frame[IRIS_FEATURES].to_numpy()[:2])) == ["setosa", "setosa"]
+    with pytest.warns(UserWarning, match="valid feature names"):
+        assert list(model.predict(frame[IRIS_FEATURES].to_numpy()[:2])) == ["setosa", "setosa"]
     assert published.metadata["target"]["classes"] == ["setosa", "versicolor", "virginica"]
     assert [f["name"] for f in published.metadata["features"]] == IRIS_FEATURES
 
