@@ -95,7 +95,7 @@ class AppClient:
         return self.request("POST", url, **kwargs)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, step: float = 0.05) -> None:
     """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
