@@ -41,8 +41,9 @@ def config_argument(argv: list[str]) -> str | None:
 
 
 def is_run_command(argv: list[str]) -> bool:
-    """True for ``... run ...`` invocations (not task subprocesses, cards, resume...)."""
-    return "run" in argv and "--help" not in argv
+    """True for a user's ``... run ...`` (not task subprocesses, cards, resume, ``--help``)."""
+    inside_a_run = SUMMARY_ENV in os.environ  # set by the entry point for its step processes
+    return "run" in argv and "--help" not in argv and not inside_a_run
 
 
 def preflight(argv: list[str]) -> int:

@@ -55,13 +55,16 @@ def test_bytecode_cache_only_when_disabled(tmp_path):
     assert enable_bytecode_cache(own_prefix) is None
 
 
-def test_config_argument_forms():
+def test_config_argument_forms(monkeypatch):
+    monkeypatch.delenv("TRAINING_SUMMARY_FILE", raising=False)
     assert entry.config_argument(["--config", "a.yaml"]) == "a.yaml"
     assert entry.config_argument(["--max-workers", "2", "--config=b.yaml"]) == "b.yaml"
     assert entry.config_argument(["--max-workers", "2"]) is None
     assert entry.is_run_command(["run", "--config", "x"])
     assert not entry.is_run_command(["card", "view", "1/evaluate"])
     assert not entry.is_run_command(["run", "--help"])
+    monkeypatch.setenv("TRAINING_SUMMARY_FILE", "/tmp/x")  # a step process inside a run
+    assert not entry.is_run_command(["run", "--config", "x"])
 
 
 def test_summary_file_round_trip(tmp_path, monkeypatch):
