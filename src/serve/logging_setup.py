@@ -20,7 +20,10 @@ TEXT_FORMAT = (
     "<green>{time:YYYY-MM-DDTHH:mm:ss.SSSZZ}</green> | <level>{level: <8}</level> | "
     "{extra[request_id]} | <cyan>{name}</cyan> | <level>{message}</level>"
 )
-ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi", "asyncio")
+ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "fastapi", "asyncio")
+# The middleware writes the one line per request; uvicorn's access log stays off (uvicorn
+# only writes it when this logger has handlers, its own or inherited).
+SILENCED_LOGGERS = ("uvicorn.access",)
 
 
 class InterceptHandler(logging.Handler):
@@ -81,3 +84,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         std = logging.getLogger(name)
         std.handlers = []
         std.propagate = True
+    for name in SILENCED_LOGGERS:
+        std = logging.getLogger(name)
+        std.handlers = []
+        std.propagate = False

@@ -322,7 +322,7 @@ def test_two_workers_aggregate_metrics_and_exit_cleanly(tmp_path: Path, start_se
     artifacts.mkdir()
     build_iris_artifact(artifacts)
     server = start_server(artifacts, WORKERS="2", MODEL_POLL_SECONDS="0")
-    wait_for(lambda: httpx.get(server.url + "/health").status_code == 200, what="ready")
+    wait_for(lambda: server.logs().count("model iris_classifier version") >= 2, what="both workers")
     for _ in range(30):
         # A fresh connection each time so both workers get traffic.
         r = httpx.post(server.url + "/predict", json=ROW, headers={**AUTH, "Connection": "close"})
@@ -331,5 +331,7 @@ def test_two_workers_aggregate_metrics_and_exit_cleanly(tmp_path: Path, start_se
         text = httpx.get(server.url + "/metrics", headers={"Connection": "close"}).text
         assert metric(text, "serve_http_requests_total", route="/predict", status="200") == 30
         assert metric(text, "serve_predictions_total", predicted_class="setosa") == 30
-    assert server.logs().count("model iris_classifier version") >= 2  # each worker loaded it
+    logs = server.logs()
+    assert '"logger":"uvicorn.access"' not in logs  # one log line per request: ours
+    assert logs.count('"route":"/predict"') == 30
     assert server.terminate() == 0

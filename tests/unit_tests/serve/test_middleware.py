@@ -163,3 +163,14 @@ def test_stdlib_loggers_are_routed_through_loguru(capsys: pytest.CaptureFixture[
     assert entry["message"] == "from uvicorn"
     assert entry["request_id"] == "-"
     configure_logging("INFO", json=False)
+
+
+def test_uvicorn_access_log_stays_off(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    configure_logging("INFO", json=True)
+    access = logging.getLogger("uvicorn.access")
+    assert not access.hasHandlers()  # uvicorn writes its access line only when this is true
+    access.info("GET / 200")
+    assert "GET / 200" not in capsys.readouterr().err
+    configure_logging("INFO", json=False)
