@@ -2,7 +2,8 @@
 
 `nox -s tests`, `nox -s lint`, `nox -s security` are the three pull-request checks
 (code-testing, code-validation, code-security). `nox -s train`, `nox -s serve` and
-`nox -s demo` (train the default model, then serve it) are for users.
+`nox -s demo` (train the default model, then serve it) are for users; `nox -s soak` is the
+bounded soak of the real service (docs/security.md).
 See docs/shipping.md for what each session checks and how to run the pieces by hand.
 """
 
@@ -34,6 +35,13 @@ PIP_AUDIT_IGNORES: dict[str, str] = {}
 
 SYSTEM_TOOL_HINT = "install it with: apt-get install -y {pkg}  (Debian/Ubuntu)"
 
+# The local artifact signing key (git-ignored, like every file in secrets/ but *.example): the
+# train/demo sessions sign with it, the serve/demo sessions verify with it. Same file as the
+# compose secret, so a model trained on the host verifies in the container too.
+LOCAL_SIGNING_KEY = ROOT / "secrets" / "artifact_signing_key.txt"
+TRAIN_SIGNING_VARS = ("ARTIFACT_SIGNING_KEY", "ARTIFACT_SIGNING_KEY_FILE")
+SERVE_SIGNING_VARS = ("ARTIFACT_SIGNING_KEYS", "ARTIFACT_SIGNING_KEYS_FILE")
+
 
 def _install_project(session: nox.Session, *extra: str) -> None:
     session.install(*RUNTIME, *extra)
@@ -44,12 +52,46 @@ def _user_env() -> dict[str, str]:
     """Metaflow refuses to run without a user name (root in CI or a container has none)."""
     env = {}
     if not (os.environ.get("METAFLOW_USER") or os.environ.get("USERNAME")):
-        env["METAFLOW_USER"] = os.environ.get("USER") or "mlops"
+        # Metaflow also rejects the name "root", which is what $USER holds in CI/containers.
+        user = os.environ.get("USER", "")
+        env["METAFLOW_USER"] = user if user and user != "root" else "mlops"
     return env
 
 
 def _require_tools() -> bool:
     return os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1" or os.environ.get("CI") == "true"
+
+
+def _ensure_local_signing_key(session: nox.Session, path: Path = LOCAL_SIGNING_KEY) -> Path:
+    """Create the local signing key (random, owner-only) unless it exists; never print it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key_id = "local-" + secrets.token_hex(4)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"{key_id}:{secrets.token_urlsafe(32)}\n")
+        session.log(f"Created a random artifact signing key ({key_id}) in {path} (git-ignored).")
+    return path
+
+
+def _signing_env(
+    session: nox.Session, role: str, *, create: bool, path: Path = LOCAL_SIGNING_KEY
+) -> dict[str, str]:
+    """Signing key settings for training (role "train") or serving (role "serve").
+
+    The user's own settings win; otherwise the local key file is used (created first when
+    ``create``). Serving without any key refuses unsigned models, as in production.
+    """
+    names = TRAIN_SIGNING_VARS if role == "train" else SERVE_SIGNING_VARS
+    if any(os.environ.get(name) for name in names):
+        session.log(f"Using the artifact signing settings from your environment ({role}).")
+        return {}
+    if create:
+        _ensure_local_signing_key(session, path)
+    if not path.exists():
+        return {}
+    variable = "ARTIFACT_SIGNING_KEY_FILE" if role == "train" else "ARTIFACT_SIGNING_KEYS_FILE"
+    return {variable: str(path)}
 
 
 @nox.session(python=PYTHON)
@@ -227,7 +269,8 @@ def train(session: nox.Session) -> None:
     """Train the default model and publish it under artifacts/."""
     _install_project(session)
     config = session.posargs[0] if session.posargs else "src/training/config.yaml"
-    session.run("python", "run_training_workflow.py", "run", "--config", config, env=_user_env())
+    env = {**_user_env(), **_signing_env(session, "train", create=True)}
+    session.run("python", "run_training_workflow.py", "run", "--config", config, env=env)
 
 
 @nox.session(python=PYTHON)
@@ -235,7 +278,7 @@ def serve(session: nox.Session) -> None:
     """Serve the latest published model (settings from src/serve/config.yaml + env)."""
     session.install("-r", "requirements-serve.txt")
     session.install("-e", ".", "--no-deps")
-    session.run("python", "-m", "src.serve.app")
+    session.run("python", "-m", "src.serve.app", env=_signing_env(session, "serve", create=False))
 
 
 def _demo_auth_env(session: nox.Session, no_auth: bool) -> dict[str, str]:
@@ -288,10 +331,24 @@ def demo(session: nox.Session) -> None:
             "run",
             "--config",
             "src/training/config.yaml",
-            env=_user_env(),
+            env={**_user_env(), **_signing_env(session, "train", create=True)},
         )
     env = _demo_auth_env(session, no_auth="--no-auth" in args)
+    env.update(_signing_env(session, "serve", create=True))
     env.setdefault("FASTAPI_HOST", os.environ.get("FASTAPI_HOST", "127.0.0.1"))
     port = os.environ.get("FASTAPI_PORT", "8000")
     _demo_banner(session, port, env.get("API_KEYS"))
     session.run("python", "-m", "src.serve.app", env=env)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """Bounded soak of the real service (60 s by default): `nox -s soak -- --seconds 300`.
+
+    Fixed concurrency with wrk on 127.0.0.1; passes with zero errors, RSS growth under 10%
+    and a clean exit. Not part of the default sessions (it takes over a minute).
+    """
+    if shutil.which("wrk") is None:
+        session.error("wrk not found; " + SYSTEM_TOOL_HINT.format(pkg="wrk"))
+    _install_project(session, *TOOLS)
+    session.run("python", "-m", "benchmarks.soak", *session.posargs)
