@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -75,6 +76,7 @@ class Server:
             env=full_env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: workers included in cleanup
         )
 
     def logs(self) -> str:
@@ -96,9 +98,18 @@ class Server:
         return self.proc.wait(timeout)
 
     def close(self) -> None:
+        """Stop the server and every worker it spawned, even after a failed test."""
+        graceful = False
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+            self.proc.send_signal(signal.SIGTERM)  # the parent stops and joins its workers
+            try:
+                graceful = self.proc.wait(30) == 0
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if not graceful:  # crashed or hung: workers may be orphaned in its process group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self._log.close()
 
 
@@ -321,7 +332,12 @@ def test_two_workers_aggregate_metrics_and_exit_cleanly(tmp_path: Path, start_se
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
     build_iris_artifact(artifacts)
-    server = start_server(artifacts, WORKERS="2", MODEL_POLL_SECONDS="0")
+    multiproc = tmp_path / "prometheus"  # given, so nothing outlives the test even on a crash
+    multiproc.mkdir()
+    (multiproc / "counter_1.db").write_bytes(b"stale")  # wiped at start-up
+    server = start_server(
+        artifacts, WORKERS="2", MODEL_POLL_SECONDS="0", PROMETHEUS_MULTIPROC_DIR=str(multiproc)
+    )
     wait_for(lambda: server.logs().count("model iris_classifier version") >= 2, what="both workers")
     for _ in range(30):
         # A fresh connection each time so both workers get traffic.
