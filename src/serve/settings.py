@@ -158,6 +158,35 @@ class Settings(BaseSettings):
         ge=0,
         description="On SIGTERM, how long in-flight requests may take before connections close.",
     )
+    monitoring_enabled: bool = Field(
+        True,
+        description="Live drift and data-quality monitoring of recent inputs (GET /monitoring, "
+        "model_feature_drift_* metrics; docs/monitoring.md). false: no per-request work.",
+    )
+    monitoring_window: int = Field(
+        1000, ge=1, le=1_000_000, description="Recent rows each worker keeps for drift checks."
+    )
+    monitoring_psi_warn: float = Field(
+        0.1, gt=0, description="PSI from which a feature's drift status is warn."
+    )
+    monitoring_psi_drift: float = Field(
+        0.25, gt=0, description="PSI from which a feature's drift status is drift."
+    )
+    monitoring_min_samples: int = Field(
+        200,
+        ge=1,
+        description="Values a feature needs in the window before a verdict "
+        "(else insufficient_data).",
+    )
+    monitoring_cache_seconds: float = Field(
+        2.0, ge=0, description="How long a computed drift snapshot is reused."
+    )
+    monitoring_refresh_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="With WORKERS > 1: how often each worker republishes its monitoring "
+        "metrics (0: only when it answers a scrape).",
+    )
 
     _file_keys: list[SecretStr] = PrivateAttr(default_factory=list)
 
@@ -185,6 +214,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"API_KEYS_FILE: {exc}") from None
         if not self.auth_disabled and not (self.api_keys or self._file_keys):
             raise ValueError(NO_KEYS_MESSAGE)
+        return self
+
+    @model_validator(mode="after")
+    def _check_monitoring_thresholds(self) -> Settings:
+        if self.monitoring_psi_warn >= self.monitoring_psi_drift:
+            raise ValueError(
+                f"MONITORING_PSI_WARN ({self.monitoring_psi_warn}) must be below "
+                f"MONITORING_PSI_DRIFT ({self.monitoring_psi_drift})"
+            )
         return self
 
     def all_api_keys(self) -> list[SecretStr]:
