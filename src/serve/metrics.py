@@ -14,7 +14,7 @@ import contextlib
 import os
 import re
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -165,6 +165,7 @@ class Metrics:
         self.model_ready.set(0)
         self._request_children: dict[tuple[str, str, int], tuple[MetricWrapperBase, ...]] = {}
         self._prediction_children: dict[tuple[str, str, str], MetricWrapperBase] = {}
+        self._before_render: list[Callable[[], None]] = []
 
     # --- per request ----------------------------------------------------------------------
 
@@ -219,8 +220,14 @@ class Metrics:
 
     # --- exposition ------------------------------------------------------------------------
 
+    def add_before_render(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` before each exposition (e.g. to refresh computed gauges)."""
+        self._before_render.append(callback)
+
     def render(self) -> tuple[bytes, str]:
         """The text exposition (aggregated over workers in multiprocess mode)."""
+        for callback in self._before_render:
+            callback()
         if self.multiprocess_dir and Path(self.multiprocess_dir).is_dir():
             reap_dead_workers(self.multiprocess_dir)
             registry = CollectorRegistry()
