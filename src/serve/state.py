@@ -9,6 +9,7 @@ from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
 from src.serve.metrics import Metrics
 from src.serve.model_store import ModelStore
+from src.serve.monitoring.service import MonitoringService
 from src.serve.settings import Settings
 
 
@@ -23,3 +24,4 @@ class ServeState:
     store: ModelStore
     auth: Authenticator
     inference: InferenceService
+    monitoring: MonitoringService | None = None  # None when MONITORING_ENABLED=false
