@@ -36,6 +36,7 @@ from src.serve.logging_setup import configure_logging
 from src.serve.metrics import MULTIPROC_ENV, Metrics, PredictionMetricsHook
 from src.serve.middleware import ServeMiddleware
 from src.serve.model_store import ModelStore
+from src.serve.monitoring.service import MonitoringConfig, MonitoringService
 from src.serve.openapi import install_openapi
 from src.serve.routes import build_api_router
 from src.serve.settings import Settings, SettingsError, load_settings
@@ -85,6 +86,15 @@ def create_app(
     metrics = Metrics(API_VERSION)
     hooks = HookRegistry()
     hooks.add(PredictionMetricsHook(metrics))
+    monitoring = None
+    if settings.monitoring_enabled:  # docs/monitoring.md
+        monitoring = MonitoringService(
+            MonitoringConfig.from_settings(settings),
+            metrics.registry,
+            multiprocess=bool(metrics.multiprocess_dir),
+        )
+        hooks.add(monitoring)
+        metrics.add_before_render(monitoring.refresh_metrics)
     store = ModelStore(settings, metrics, hooks)
     auth = Authenticator(
         settings.all_api_keys(),
@@ -100,6 +110,7 @@ def create_app(
         store=store,
         auth=auth,
         inference=inference_factory(hooks),
+        monitoring=monitoring,
     )
 
     @contextlib.asynccontextmanager
@@ -118,6 +129,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await state.inference.stop()
+            if monitoring is not None:
+                monitoring.close()
             metrics.process_exiting()
             logger.info("shutdown complete")
 
