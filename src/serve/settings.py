@@ -158,6 +158,30 @@ class Settings(BaseSettings):
         ge=0,
         description="On SIGTERM, how long in-flight requests may take before connections close.",
     )
+    inference_backend: Literal["auto", "onnx", "sklearn"] = Field(
+        "auto",
+        description="Which runtime serves the model: auto (model.onnx when published and its "
+        "sha256 verifies, else scikit-learn), onnx (refuse models without a usable model.onnx) "
+        "or sklearn (always the pickled pipeline). See docs/performance.md.",
+    )
+    allow_pickle: bool = Field(
+        True,
+        description="Allow deserialising model.joblib (pickle). false: only models with a "
+        "usable model.onnx are served, and model.joblib is never unpickled.",
+    )
+    batch_max_size: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="Micro-batching: most concurrent single-row /predict requests predicted "
+        "in one backend call (1: off).",
+    )
+    batch_max_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1000,
+        description="Micro-batching: the longest a request waits for others to join its batch.",
+    )
     monitoring_enabled: bool = Field(
         True,
         description="Live drift and data-quality monitoring of recent inputs (GET /monitoring, "
