@@ -52,6 +52,16 @@ class InvalidInputError(ServeError):
     default_message = "Invalid input."
 
 
+class UnscorableInputError(InvalidInputError):
+    """Valid input the model cannot score: its output was not finite (NaN/inf)."""
+
+    code = "unscorable_input"
+    default_message = (
+        "The model cannot score this input: it produced a non-finite result. Send values "
+        "closer to the range the model was trained on."
+    )
+
+
 class InvalidJSONError(InvalidInputError):
     """The request body is not parseable JSON."""
 
@@ -125,6 +135,22 @@ class ReloadFailedError(ServeError):
     default_message = "The new model version was refused; the previous one keeps serving."
 
 
+class RateLimitedError(ServeError):
+    """The API key used up its token bucket (``RATE_LIMIT_PER_MINUTE``); carries Retry-After."""
+
+    status_code = 429
+    code = "rate_limited"
+    default_message = "Too many requests for this API key."
+
+
+class RequestTimeoutError(ServeError):
+    """The response did not start within ``REQUEST_TIMEOUT_SECONDS``."""
+
+    status_code = 504
+    code = "request_timeout"
+    default_message = "The request took too long and was abandoned."
+
+
 class InternalError(ServeError):
     """Something went wrong on the server side; details are only in the server logs."""
 
@@ -168,6 +194,18 @@ class ModelLoadError(ArtifactError):
     """Deserialising or warming up the model failed for another reason (see the server log)."""
 
     code = "artifact_load_failed"
+
+
+class UnsignedArtifactError(ArtifactError):
+    """No ``signature.json`` and ``ALLOW_UNSIGNED`` is not set (see src/serve/signing.py)."""
+
+    code = "artifact_unsigned"
+
+
+class SignatureInvalidError(ArtifactError):
+    """The signature does not verify: tampered files, a wrong or unknown key, a bad document."""
+
+    code = "artifact_signature_invalid"
 
 
 # --- rendering ----------------------------------------------------------------------------------
