@@ -3,7 +3,9 @@
 Keys are compared in constant time: the presented key and every configured key are hashed
 (SHA-256) and compared with ``hmac.compare_digest`` against *all* configured keys, without an
 early exit, so neither the position of a match nor key lengths leak through timing. Missing key
--> 401 with ``WWW-Authenticate: Bearer``; wrong key -> 403. Keys are never logged.
+-> 401 with ``WWW-Authenticate: Bearer``; wrong key -> 403. Keys are never logged. An accepted
+key then takes a token from its rate-limit bucket (``ratelimit.py``; 429 when empty), keyed by
+the digest computed here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import SecretStr
 
 from src.serve.errors import ForbiddenError, UnauthorizedError
 from src.serve.metrics import Metrics
+from src.serve.ratelimit import RateLimiter
 
 # Declared as FastAPI security schemes so /docs has an "Authorize" button and /openapi.json
 # documents both ways of passing a key; auto_error=False so our errors (and shape) apply.
@@ -39,9 +42,11 @@ class Authenticator:
         *,
         disabled: bool,
         metrics: Metrics,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.disabled = disabled
         self.metrics = metrics
+        self.limiter = limiter
         self._admin = tuple(_digest(k.get_secret_value()) for k in admin_keys)
         # Admin keys also work wherever an ordinary API key does.
         self._api = tuple(_digest(k.get_secret_value()) for k in api_keys) + self._admin
@@ -60,9 +65,12 @@ class Authenticator:
         if not presented:
             self.metrics.auth_failed("missing")
             raise UnauthorizedError()
-        if not self._matches(_digest(presented), self._admin if admin else self._api):
+        digest = _digest(presented)
+        if not self._matches(digest, self._admin if admin else self._api):
             self.metrics.auth_failed("invalid")
             raise ForbiddenError("Invalid API key for this endpoint." if admin else None)
+        if self.limiter is not None:
+            self.limiter.check(digest)  # only accepted keys ever get a bucket
 
 
 def presented_key(

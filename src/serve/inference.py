@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
 
 from src.serve.hooks import HookRegistry
 from src.serve.model_store import LoadedModel
@@ -31,8 +31,14 @@ class InferenceService:
         return predictions
 
     async def infer(self, model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
-        """Predict in the thread pool so CPU work never blocks the event loop."""
-        return await run_in_threadpool(self.predict_and_notify, model, rows)
+        """Predict in the thread pool so CPU work never blocks the event loop.
+
+        Cancellable: when the request times out (REQUEST_TIMEOUT_SECONDS) the await returns at
+        once and the thread is abandoned (it finishes on its own; threads cannot be killed).
+        """
+        return await anyio.to_thread.run_sync(
+            self.predict_and_notify, model, rows, abandon_on_cancel=True
+        )
 
     async def start(self) -> None:
         """Called once in the lifespan, after the first model load attempt."""

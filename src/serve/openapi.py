@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from src.serve.model_store import LoadedModel, ModelStore
+from src.serve.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
 NO_MODEL_BODY = {
@@ -60,6 +61,29 @@ def inject_model_schemas(schema: dict[str, Any], model: LoadedModel | None) -> N
     schema["info"]["x-model"] = {"name": model.name, "version": model.version}
 
 
+def use_error_model_for_validation_errors(schema: dict[str, Any]) -> None:
+    """Document 422 with the service's own error body, which is what it sends.
+
+    FastAPI adds a 422 with its ``HTTPValidationError`` shape (``{"detail": [...]}``) to every
+    route with parameters; the error handler answers ``{"error": {...}, "request_id"}``.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    replaced = False
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            response = operation.get("responses", {}).get("422")
+            content = (response or {}).get("content", {}).get("application/json", {})
+            if content.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                content["schema"] = {"$ref": REF.format(model="ErrorResponse")}
+                replaced = True
+    if replaced:
+        components.update(ErrorResponse.model_json_schema(ref_template=REF).pop("$defs", {}))
+        components["ErrorResponse"] = ErrorResponse.model_json_schema(ref_template=REF)
+        if "HTTPValidationError" not in str(schema.get("paths")):
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+
+
 def install_openapi(app: FastAPI, store: ModelStore) -> None:
     """Make ``app.openapi()`` reflect the model being served."""
     built_for: list[str | None] = []
@@ -76,6 +100,7 @@ def install_openapi(app: FastAPI, store: ModelStore) -> None:
             routes=app.routes,
         )
         inject_model_schemas(schema, model)
+        use_error_model_for_validation_errors(schema)
         app.openapi_schema = schema
         built_for[:] = [version]
         return schema

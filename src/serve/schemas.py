@@ -33,6 +33,10 @@ from src.serve.predictor import Row
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_CATEGORY_CHARS = 1024
 MAX_ABS_INTEGER = 2**53
+# Numbers too: the range where float64 holds every integer exactly. Far beyond any real
+# feature, and it keeps scalers and linear models clear of overflow (1e308 would turn the
+# probabilities into NaN); /openapi.json documents it as minimum/maximum.
+MAX_ABS_NUMBER = float(2**53)
 MAX_LISTED_CATEGORIES = 20
 
 RequestId = Annotated[
@@ -201,7 +205,10 @@ def _describe(metadata: ArtifactMetadata, feature: FeatureSpec) -> str:
 
 def _feature_type(feature: FeatureSpec) -> Any:
     if feature.type == "number":
-        return Annotated[float, Field(strict=True, allow_inf_nan=False)]
+        return Annotated[
+            float,
+            Field(strict=True, allow_inf_nan=False, ge=-MAX_ABS_NUMBER, le=MAX_ABS_NUMBER),
+        ]
     if feature.type == "integer":
         return Annotated[
             int,

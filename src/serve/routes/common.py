@@ -28,6 +28,15 @@ def error_doc(description: str) -> dict[str, Any]:
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: error_doc("No API key (response carries WWW-Authenticate: Bearer)."),
     403: error_doc("Wrong API key."),
+    429: {
+        **error_doc("This API key is over RATE_LIMIT_PER_MINUTE (only when it is set)."),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until the key may send again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
 }
 PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS,
@@ -35,6 +44,7 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     415: error_doc("Body not declared as JSON."),
     422: error_doc("Invalid JSON or input not matching the model's features."),
     503: error_doc("No model loaded yet."),
+    504: error_doc("No answer within REQUEST_TIMEOUT_SECONDS."),
 }
 
 

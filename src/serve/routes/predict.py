@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from src.serve.auth import require_api_key
+from src.serve.guards import ensure_finite
 from src.serve.routes.common import (
     PREDICT_ERRORS,
     current_model,
@@ -33,6 +34,7 @@ async def predict(request: Request) -> Response:
     model = current_model(request)
     row, client_id = model.schemas.parse_record(await read_json(request))
     (result,) = await state.inference.infer(model, [row])
+    ensure_finite([result], batch=False)
     return json_response(
         {
             "request_id": client_id or request_id(request),
@@ -60,6 +62,7 @@ async def predict_batch(request: Request) -> Response:
     body = await read_json(request)
     rows, client_id = model.schemas.parse_batch(body, state.settings.max_batch_rows)
     results = await state.inference.infer(model, rows)
+    ensure_finite(results, batch=True)
     return json_response(
         {
             "request_id": client_id or request_id(request),
