@@ -34,7 +34,6 @@ METRIC_NAMES = (
     "model_monitoring_window_rows",
     "model_monitoring_window_size",
 )
-_QUALITY_KEYS = (("missing", 0), ("out_of_range", 1), ("unknown_category", 2))
 
 
 class MonitoringMetrics:
@@ -112,6 +111,11 @@ class MonitoringMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self._quality_counters = (
+            ("missing", self.missing),
+            ("out_of_range", self.out_of_range),
+            ("unknown_category", self.unknown),
+        )
         self._lock = threading.Lock()
         self._published: dict[str, Any] = {"monitor": None, "totals": {}, "rows": 0}
         self._labels: set[tuple[str, str]] = set()
@@ -129,17 +133,17 @@ class MonitoringMetrics:
                 score = entry["psi"]
                 self.feature_psi.labels(model, feature).set(math.nan if score is None else score)
                 self.feature_status.labels(model, feature).set(STATUS_CODES[entry["status"]])
+                # numeric features: missing + out_of_range; categorical: missing + unknown
                 totals = entry["data_quality"]["total"]
-                before = published["totals"].get(feature, (0, 0, 0))
-                now = tuple(totals.get(key, 0) for key, _ in _QUALITY_KEYS)
-                for counter, old, new in zip(
-                    (self.missing, self.out_of_range, self.unknown), before, now, strict=True
-                ):
+                before = published["totals"].get(feature, {})
+                for key, counter in self._quality_counters:
+                    if key not in totals:
+                        continue
+                    new, old = totals[key], before.get(key, 0)
+                    child = counter.labels(model, feature)  # shown at 0 from the start
                     if new > old:
-                        counter.labels(model, feature).inc(new - old)
-                    elif old == 0:
-                        counter.labels(model, feature)  # show the series at 0
-                published["totals"][feature] = now
+                        child.inc(new - old)
+                published["totals"][feature] = dict(totals)
             prediction = snapshot["prediction"]
             score = prediction["psi"]
             self.prediction_psi.labels(model).set(math.nan if score is None else score)

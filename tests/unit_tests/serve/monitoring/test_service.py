@@ -77,6 +77,7 @@ def test_series_after_shifted_traffic(iris_metadata) -> None:
         psi = got[("model_feature_drift_psi", key)]
         assert psi > 1.0 if feature == "petal_width" else psi < 0.1
         assert ("model_input_missing_total", key) in got
+        assert ("model_input_unknown_category_total", key) not in got  # numeric: n/a
     key = (("feature", "petal_width"), ("model_name", name))
     assert got[("model_input_out_of_range_total", key)] > 300
     assert got[("model_monitoring_rows_total", (("model_name", name),))] == 600
@@ -167,3 +168,18 @@ def test_refresher_thread_publishes_in_the_background(iris_metadata) -> None:
         time.sleep(0.01)
     service.close()
     assert samples(registry)[key] == 5
+
+
+def test_categorical_features_get_unknown_not_out_of_range_counters(mixed_metadata) -> None:
+    registry = CollectorRegistry()
+    service = MonitoringService(MonitoringConfig(window=50, cache_seconds=0), registry)
+    model = loaded(mixed_metadata)
+    service.on_model_loaded(model, None)
+    for color in ("red", "mauve", None, "teal"):
+        service.on_predictions(model, [(5.0, 3.0, 4.0, 1.0, color)], [Pred("setosa")])
+    service.refresh_metrics()
+    got = samples(registry)
+    key = (("feature", "color"), ("model_name", model.name))
+    assert got[("model_input_unknown_category_total", key)] == 2
+    assert got[("model_input_missing_total", key)] == 1
+    assert ("model_input_out_of_range_total", key) not in got
