@@ -104,25 +104,23 @@ def build_iris_artifact(
     C: float = 1.0,  # noqa: N803 - scikit-learn's name for it
     estimator: Any | None = None,
     with_onnx: bool = False,
+    scale: bool = True,
 ) -> BuiltArtifact:
     """Fit a tiny iris pipeline and publish it under ``root`` per docs/artifact.md.
 
     ``C`` changes the default LogisticRegression (so two versions predict slightly
     differently); ``estimator`` replaces the scaler + LogisticRegression (e.g. a forest);
     ``with_onnx`` also exports ``model.onnx`` (skl2onnx, zipmap off) with its parity figures;
+    ``scale=False`` leaves out the StandardScaler (tree models: a float32 scaler in ONNX moves
+    values across split thresholds, so a scaled forest fails parity);
     ``metadata_overrides`` replaces top-level metadata fields after hashing (for fault tests);
     ``signing_key`` = ``(key_id, secret)`` writes ``signature.json``.
     """
     model_version = model_version or new_version()
     features, target = iris_frame()
+    model = estimator if estimator is not None else LogisticRegression(C=C, max_iter=500)
     pipeline = Pipeline(
-        [
-            ("scale", StandardScaler()),
-            (
-                "model",
-                estimator if estimator is not None else LogisticRegression(C=C, max_iter=500),
-            ),
-        ]
+        [("scale", StandardScaler()), ("model", model)] if scale else [("model", model)]
     )
     pipeline.fit(features, target)
 

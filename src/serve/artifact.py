@@ -35,6 +35,7 @@ from src.serve.errors import (
 SUPPORTED_SCHEMA_VERSION = 1
 LATEST_FILE = "LATEST"
 METADATA_FILE = "metadata.json"
+ONNX_FILE = "model.onnx"
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RESERVED_FEATURE_NAMES = frozenset({"request_id", "records"})
 
@@ -122,7 +123,7 @@ class ArtifactRef:
     def fingerprint(self) -> tuple[int, ...]:
         """Cheap identity of the files on disk (to avoid retrying a known-bad artifact)."""
         stats = []
-        for name in (METADATA_FILE, "model.joblib"):
+        for name in (METADATA_FILE, "model.joblib", ONNX_FILE):
             try:
                 st = (self.directory / name).stat()
                 stats.extend((st.st_mtime_ns, st.st_size))
@@ -133,7 +134,8 @@ class ArtifactRef:
 
 @dataclass(frozen=True)
 class LoadedArtifact:
-    """Verified metadata plus the deserialised pipeline."""
+    """Verified metadata plus the deserialised pipeline (``None`` when it was not unpickled:
+    ``load_artifact(..., deserialize=False)``; see :func:`load_pipeline`)."""
 
     ref: ArtifactRef
     metadata: ArtifactMetadata
@@ -305,10 +307,8 @@ def _check_pipeline(pipeline: Any, metadata: ArtifactMetadata) -> None:
             )
 
 
-def load_artifact(ref: ArtifactRef) -> LoadedArtifact:
-    """Verify and deserialise one artifact; raises an ``ArtifactError`` subclass on any fault."""
-    metadata, raw = read_metadata(ref)
-    drift = check_compatible(metadata)
+def load_pipeline(ref: ArtifactRef, metadata: ArtifactMetadata) -> Any:
+    """Read ``model.joblib``, check its size and sha256, then unpickle the verified bytes."""
     data = read_verified_model_bytes(ref, metadata.model_file)
     try:
         # Deserialising runs code from the pickle: only reached after the sha256 recorded in
@@ -319,6 +319,44 @@ def load_artifact(ref: ArtifactRef) -> LoadedArtifact:
             f"version {ref.version}: model.joblib could not be deserialised"
         ) from exc
     _check_pipeline(pipeline, metadata)
+    return pipeline
+
+
+def read_verified_onnx_bytes(ref: ArtifactRef, metadata: ArtifactMetadata) -> bytes:
+    """Read ``model.onnx`` once and check it against metadata ``onnx`` (sha256, size if
+    recorded). Callers check first that metadata publishes one (``onnx.path``)."""
+    entry = metadata.onnx or {}
+    expected = entry.get("sha256")
+    if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-f]{64}", expected):
+        raise InvalidArtifactError(f"version {ref.version}: metadata onnx.sha256 is missing")
+    try:
+        data = (ref.directory / ONNX_FILE).read_bytes()
+    except FileNotFoundError:
+        raise InvalidArtifactError(f"version {ref.version}: {ONNX_FILE} is missing") from None
+    except OSError:
+        raise InvalidArtifactError(f"version {ref.version}: {ONNX_FILE} is unreadable") from None
+    size = entry.get("size_bytes")
+    if isinstance(size, int) and len(data) != size:
+        raise IntegrityError(
+            f"version {ref.version}: {ONNX_FILE} is {len(data)} bytes, metadata says {size} "
+            "(truncated or replaced)"
+        )
+    if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), expected):
+        raise IntegrityError(
+            f"version {ref.version}: sha256 of {ONNX_FILE} does not match its metadata"
+        )
+    return data
+
+
+def load_artifact(ref: ArtifactRef, *, deserialize: bool = True) -> LoadedArtifact:
+    """Verify and deserialise one artifact; raises an ``ArtifactError`` subclass on any fault.
+
+    ``deserialize=False`` stops after the metadata checks: ``model.joblib`` is neither read
+    nor unpickled (the backend choice loads it with :func:`load_pipeline` only if needed).
+    """
+    metadata, raw = read_metadata(ref)
+    drift = check_compatible(metadata)
+    pipeline = load_pipeline(ref, metadata) if deserialize else None
     return LoadedArtifact(
         ref=ref, metadata=metadata, raw_metadata=raw, pipeline=pipeline, warnings=tuple(drift)
     )

@@ -71,15 +71,21 @@ class LoadedModel:
 
 
 def build_loaded_model(ref: ArtifactRef, settings: Settings) -> LoadedModel:
-    """Verify, deserialise, build backend and schemas, and warm up one artifact."""
+    """Verify, deserialise, build backend and schemas, and warm up one artifact.
+
+    The metadata is verified first; which model file is then read (``model.onnx`` or the
+    pickled ``model.joblib``) is the backend choice's (:func:`create_backend`).
+    """
     started = time.perf_counter()
-    artifact = load_artifact(ref)
+    artifact = load_artifact(ref, deserialize=False)
     metadata = artifact.metadata
     example = reference_row(metadata)
     probe_row = tuple(example[name] for name in metadata.feature_names)
     try:
         backend = create_backend(artifact, probe_row, settings)
         warm = backend.predict([probe_row])
+    except ArtifactError:
+        raise
     except Exception as exc:
         raise ModelLoadError(f"version {ref.version}: warm-up prediction failed") from exc
     if len(warm) != 1:

@@ -2,8 +2,10 @@
 
 A backend turns validated rows (tuples of values in the metadata's feature order) into
 :class:`Prediction` objects. It is built once per loaded model and must be thread-safe:
-routes call :meth:`Backend.predict` from a thread pool. To add a backend (e.g. ONNX), subclass
-:class:`Backend` and choose it in :func:`create_backend`.
+routes call :meth:`Backend.predict` from a thread pool (or inline for sub-50-microsecond
+calls, see ``inference.py``). Two exist: :class:`SklearnBackend` here and ``OnnxBackend``
+(``onnx_backend.py``); to add one, subclass :class:`Backend` and choose it in
+:func:`create_backend`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import pandas as pd
 import sklearn
+from loguru import logger
 
-from src.serve.artifact import ArtifactMetadata, LoadedArtifact
+from src.serve.artifact import ArtifactMetadata, LoadedArtifact, load_pipeline
 from src.serve.settings import Settings
 
 Row = Sequence[Any]
@@ -158,9 +161,40 @@ class SklearnBackend(Backend):
 
 
 def create_backend(artifact: LoadedArtifact, probe_row: Row, settings: Settings) -> Backend:
-    """Build the backend that serves ``artifact``.
+    """Build the backend that serves ``artifact`` (``INFERENCE_BACKEND``, ``ALLOW_PICKLE``).
 
-    ``probe_row`` is a typical input in feature order (training medians) for load-time checks;
-    ``settings`` is where a backend choice (e.g. ``INFERENCE_BACKEND``) will come from.
+    ``probe_row`` is a typical input in feature order (training medians) for load-time checks.
+
+    - ``auto``: the ONNX backend when ``model.onnx`` is published, matches its sha256 and the
+      graph can be fed; otherwise scikit-learn (the reason is logged) if ``ALLOW_PICKLE``
+      allows, else the model is refused with that reason.
+    - ``onnx``: the ONNX backend or refusal (``ArtifactError`` with the reason).
+    - ``sklearn``: the pickled pipeline (settings validation requires ``ALLOW_PICKLE``).
+
+    ``model.joblib`` is read and unpickled only when scikit-learn serves (``artifact.pipeline``
+    is ``None`` when the loader deferred it).
     """
-    return SklearnBackend(artifact.pipeline, artifact.metadata, probe_row)
+    choice = settings.inference_backend
+    if choice != "sklearn":
+        # Imported here: onnxruntime loads only when ONNX may serve.
+        from src.serve.onnx_backend import NoOnnxError, load_onnx_backend
+
+        why_not = load_onnx_backend(artifact, probe_row)
+        if isinstance(why_not, Backend):
+            return why_not
+        if choice == "onnx":
+            raise type(why_not)(f"{why_not.message} (INFERENCE_BACKEND=onnx)")
+        if not settings.allow_pickle:
+            raise type(why_not)(
+                f"{why_not.message}; ALLOW_PICKLE=false forbids the scikit-learn fallback"
+            )
+        # No ONNX published is routine (INFO); one published but unusable is worth a WARNING.
+        logger.log(
+            "INFO" if isinstance(why_not, NoOnnxError) else "WARNING",
+            "ONNX backend not used, serving with scikit-learn: {}",
+            why_not.message,
+        )
+    pipeline = artifact.pipeline
+    if pipeline is None:
+        pipeline = load_pipeline(artifact.ref, artifact.metadata)
+    return SklearnBackend(pipeline, artifact.metadata, probe_row)

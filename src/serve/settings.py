@@ -241,6 +241,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_backend(self) -> Settings:
+        if self.inference_backend == "sklearn" and not self.allow_pickle:
+            raise ValueError(
+                "INFERENCE_BACKEND=sklearn needs ALLOW_PICKLE=true (the scikit-learn pipeline "
+                "is a pickle); use INFERENCE_BACKEND=onnx or auto with ALLOW_PICKLE=false"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_monitoring_thresholds(self) -> Settings:
         if self.monitoring_psi_warn >= self.monitoring_psi_drift:
             raise ValueError(

@@ -1,0 +1,484 @@
+"""The ONNX backend and the backend choice: INFERENCE_BACKEND, ALLOW_PICKLE, sha256, parity."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from loguru import logger
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from src.serve.app import create_app
+from src.serve.artifact import resolve
+from src.serve.errors import IncompatibleArtifactError, IntegrityError
+from src.serve.model_store import build_loaded_model
+from src.serve.onnx_backend import OnnxBackend
+from src.serve.predictor import SklearnBackend
+from src.serve.settings import SettingsError
+from tests.artifact_factory import BuiltArtifact, build_iris_artifact, iris_frame
+from tests.unit_tests.serve.helpers import (
+    AUTH,
+    AppClient,
+    make_settings,
+    publish_custom_artifact,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+PROBA_TOLERANCE = 1e-5
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _records() -> list[dict[str, float]]:
+    frame, _ = iris_frame()
+    return frame.to_dict(orient="records")
+
+
+def _rewrite_metadata(directory: Path, **fields: Any) -> None:
+    path = directory / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.update(fields)
+    path.write_text(json.dumps(metadata))
+
+
+def _export(directory: Path, onnx_model: Any, parity: dict[str, Any] | None = None) -> None:
+    """Write ``model.onnx`` next to an artifact and record it in its metadata."""
+    data = onnx_model.SerializeToString()
+    (directory / "model.onnx").write_bytes(data)
+    _rewrite_metadata(
+        directory,
+        onnx={
+            "path": "model.onnx",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "opset": 17,
+            "converter": "skl2onnx",
+            "parity": parity or {"n_rows": 10, "labels_equal": True, "max_abs_prob_diff": 0.0},
+            "reason": None,
+        },
+    )
+
+
+def _version_dir(root: Path, name: str) -> Path:
+    return root / name / (root / name / "LATEST").read_text().strip()
+
+
+@pytest.fixture
+def iris_onnx(artifacts: Path) -> BuiltArtifact:
+    """The iris pipeline published with model.onnx."""
+    return build_iris_artifact(artifacts, with_onnx=True)
+
+
+class LogLines(list[str]):
+    """Messages logged from :meth:`start` (create_app reconfigures loguru: start after it)."""
+
+    handler: int | None = None
+
+    def start(self) -> None:
+        self.handler = logger.add(lambda m: self.append(str(m.record["message"])), level="INFO")
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    """Messages logged during the test (from the moment the app exists)."""
+    lines = LogLines()
+    lines.start()
+    yield lines
+    with contextlib.suppress(ValueError):  # already removed by a logging reconfiguration
+        logger.remove(lines.handler)
+
+
+def _client(artifacts: Path, log: LogLines | None = None, **settings: Any) -> AppClient:
+    app = create_app(make_settings(artifacts, **settings))
+    if log is not None:
+        log.start()
+    return AppClient(app)
+
+
+def _predict_all(client: AppClient) -> list[dict[str, Any]]:
+    response = client.post("/predict/batch", json={"records": _records()}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()["predictions"]
+
+
+def _assert_same_answers(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
+    assert [p["prediction"] for p in a] == [p["prediction"] for p in b]
+    for pa, pb in zip(a, b, strict=True):
+        assert pa["probabilities"].keys() == pb["probabilities"].keys()
+        for key, value in pa["probabilities"].items():
+            assert abs(value - pb["probabilities"][key]) <= PROBA_TOLERANCE
+
+
+# --- choice and parity --------------------------------------------------------------------------
+
+
+def test_auto_serves_onnx_and_health_and_model_say_so(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris_onnx: BuiltArtifact
+) -> None:
+    with _client(artifacts) as client:
+        assert client.get("/health").json()["backend"] == "onnx"
+        assert client.get("/model", headers=AUTH).json()["backend"] == "onnx"
+        assert 'backend="onnx"' in client.get("/metrics").text
+
+
+def test_onnx_answers_equal_sklearn_answers_on_iris(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris_onnx: BuiltArtifact
+) -> None:
+    with _client(artifacts, inference_backend="onnx") as onnx_client:
+        assert onnx_client.get("/health").json()["backend"] == "onnx"
+        onnx_batch = _predict_all(onnx_client)
+        onnx_single = [
+            onnx_client.post("/predict", json=record, headers=AUTH).json()
+            for record in _records()[::10]
+        ]
+    with _client(artifacts, inference_backend="sklearn") as sk_client:
+        assert sk_client.get("/health").json()["backend"] == "sklearn"
+        sk_batch = _predict_all(sk_client)
+        sk_single = [
+            sk_client.post("/predict", json=record, headers=AUTH).json()
+            for record in _records()[::10]
+        ]
+    assert len({p["prediction"] for p in onnx_batch}) == 3  # all classes occur
+    _assert_same_answers(onnx_batch, sk_batch)
+    _assert_same_answers(onnx_single, sk_single)
+    assert onnx_batch[0]["probabilities"] != sk_batch[0]["probabilities"]  # really two runtimes
+
+
+def test_a_model_without_onnx_is_served_by_sklearn_under_auto(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact, log_lines: LogLines
+) -> None:
+    with _client(artifacts, log_lines) as client:
+        health = client.get("/health").json()
+        assert health["status"] == "ready"
+        assert health["backend"] == "sklearn"
+        assert client.post("/predict", json=_records()[0], headers=AUTH).status_code == 200
+    assert any("no model.onnx is published" in line for line in log_lines)
+
+
+def test_a_model_without_onnx_is_refused_under_onnx(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
+) -> None:
+    with _client(artifacts, inference_backend="onnx") as client:
+        health = client.get("/health")
+        assert health.status_code == 503
+        reason = health.json()["reason"]
+        assert "no model.onnx is published" in reason
+        assert "INFERENCE_BACKEND=onnx" in reason
+        assert "not exported by the test factory" in reason  # metadata's reason is quoted
+        assert client.post("/predict", json=_records()[0], headers=AUTH).status_code == 503
+
+
+def _corrupt_onnx(built: BuiltArtifact) -> None:
+    path = built.directory / "model.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes; metadata keeps the old sha256
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupted_onnx_file_is_refused_by_its_sha256(
+    artifacts: Path, iris_onnx: BuiltArtifact
+) -> None:
+    _corrupt_onnx(iris_onnx)
+    ref = resolve(artifacts, "iris_classifier")
+    with pytest.raises(IntegrityError, match=r"sha256 of model\.onnx"):
+        build_loaded_model(ref, make_settings(artifacts, inference_backend="onnx"))
+    with pytest.raises(IntegrityError, match="ALLOW_PICKLE=false"):
+        build_loaded_model(ref, make_settings(artifacts, allow_pickle=False))
+
+
+def test_auto_falls_back_to_sklearn_for_a_corrupted_onnx_and_logs_why(
+    clean_env: pytest.MonkeyPatch,
+    artifacts: Path,
+    iris_onnx: BuiltArtifact,
+    log_lines: LogLines,
+) -> None:
+    _corrupt_onnx(iris_onnx)
+    with _client(artifacts, log_lines) as client:
+        assert client.get("/health").json()["backend"] == "sklearn"
+        assert client.post("/predict", json=_records()[0], headers=AUTH).status_code == 200
+    assert any(
+        "serving with scikit-learn" in line and "sha256 of model.onnx" in line for line in log_lines
+    )
+
+
+def test_a_missing_onnx_file_is_refused_under_onnx(
+    artifacts: Path, iris_onnx: BuiltArtifact
+) -> None:
+    (iris_onnx.directory / "model.onnx").unlink()
+    with pytest.raises(Exception, match=r"model\.onnx is missing"):
+        build_loaded_model(
+            resolve(artifacts, "iris_classifier"),
+            make_settings(artifacts, inference_backend="onnx"),
+        )
+
+
+def test_recorded_parity_failure_disqualifies_the_graph(artifacts: Path) -> None:
+    # A scaled forest converted in float32: the scaler moves values across split thresholds,
+    # so its parity figures fail (the factory records them without judging).
+    build_iris_artifact(
+        artifacts, estimator=RandomForestClassifier(n_estimators=20, random_state=0), with_onnx=True
+    )
+    ref = resolve(artifacts, "iris_classifier")
+    model = build_loaded_model(ref, make_settings(artifacts))
+    assert isinstance(model.backend, SklearnBackend)
+    with pytest.raises(IncompatibleArtifactError, match="parity"):
+        build_loaded_model(ref, make_settings(artifacts, inference_backend="onnx"))
+
+
+def test_a_forest_without_scaler_converts_and_matches(artifacts: Path) -> None:
+    build_iris_artifact(
+        artifacts,
+        estimator=RandomForestClassifier(n_estimators=30, random_state=0),
+        with_onnx=True,
+        scale=False,
+    )
+    settings = make_settings(artifacts)
+    ref = resolve(artifacts, "iris_classifier")
+    onnx_model = build_loaded_model(ref, settings)
+    sk_model = build_loaded_model(ref, make_settings(artifacts, inference_backend="sklearn"))
+    assert isinstance(onnx_model.backend, OnnxBackend)
+    rows = [tuple(r.values()) for r in _records()]
+    got, want = onnx_model.backend.predict(rows), sk_model.backend.predict(rows)
+    assert [p.prediction for p in got] == [p.prediction for p in want]
+    assert all(
+        abs(g.probabilities[k] - w.probabilities[k]) <= PROBA_TOLERANCE  # type: ignore[index]
+        for g, w in zip(got, want, strict=True)
+        for k in w.probabilities or {}
+    )
+
+
+# --- ALLOW_PICKLE -------------------------------------------------------------------------------
+
+
+def test_allow_pickle_false_serves_onnx_without_ever_reading_the_pickle(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris_onnx: BuiltArtifact
+) -> None:
+    # Garbage in place of the pickle while metadata keeps the original sha256 and size: any
+    # read would be refused by the sha256 check, any unpickle would fail.
+    pickle_path = iris_onnx.directory / "model.joblib"
+    pickle_path.write_bytes(b"\x00" * pickle_path.stat().st_size)
+
+    def forbidden(*_: object, **__: object) -> None:
+        raise AssertionError("model.joblib must not be unpickled")
+
+    clean_env.setattr(joblib, "load", forbidden)
+    with _client(artifacts, allow_pickle=False) as client:
+        assert client.get("/health").json()["backend"] == "onnx"
+        response = client.post("/predict", json=_records()[0], headers=AUTH)
+        assert response.status_code == 200
+        assert response.json()["prediction"] == "setosa"
+
+
+def test_allow_pickle_false_refuses_a_model_without_onnx(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
+) -> None:
+    def forbidden(*_: object, **__: object) -> None:
+        raise AssertionError("model.joblib must not be unpickled")
+
+    clean_env.setattr(joblib, "load", forbidden)
+    with _client(artifacts, allow_pickle=False) as client:
+        health = client.get("/health")
+        assert health.status_code == 503
+        reason = health.json()["reason"]
+        assert "no model.onnx is published" in reason
+        assert "ALLOW_PICKLE=false" in reason
+
+
+def test_sklearn_backend_without_pickles_is_an_invalid_setting(artifacts: Path) -> None:
+    with pytest.raises(SettingsError, match="INFERENCE_BACKEND=sklearn needs ALLOW_PICKLE=true"):
+        make_settings(artifacts, inference_backend="sklearn", allow_pickle=False)
+
+
+# --- graph shapes -------------------------------------------------------------------------------
+
+
+def test_double_input_graphs_are_fed_float64(artifacts: Path, iris: BuiltArtifact) -> None:
+    import skl2onnx
+
+    pipeline = joblib.load(iris.directory / "model.joblib")
+    frame, _ = iris_frame()
+    converted = skl2onnx.to_onnx(
+        pipeline,
+        frame.to_numpy(dtype=np.float64)[:1],
+        options={LogisticRegression: {"zipmap": False}},
+    )
+    _export(iris.directory, converted)
+    model = build_loaded_model(resolve(artifacts, "iris_classifier"), make_settings(artifacts))
+    assert isinstance(model.backend, OnnxBackend)
+    assert model.backend._session.get_inputs()[0].type == "tensor(double)"
+    rows = [tuple(r.values()) for r in _records()]
+    got = model.backend.predict(rows)
+    want = pipeline.predict_proba(frame)
+    assert np.abs(np.array([list(p.probabilities.values()) for p in got]) - want).max() < 1e-6  # type: ignore[union-attr]
+
+
+def test_zipmap_graphs_fall_back_with_a_reason(
+    artifacts: Path, iris: BuiltArtifact, log_lines: LogLines
+) -> None:
+    import skl2onnx
+
+    pipeline = joblib.load(iris.directory / "model.joblib")
+    frame, _ = iris_frame()
+    _export(iris.directory, skl2onnx.to_onnx(pipeline, frame.to_numpy(dtype=np.float32)[:1]))
+    model = build_loaded_model(resolve(artifacts, "iris_classifier"), make_settings(artifacts))
+    assert isinstance(model.backend, SklearnBackend)
+    assert any("ZipMap" in line for line in log_lines)
+
+
+def test_regression_graphs_answer_the_same_values(artifacts: Path) -> None:
+    import skl2onnx
+
+    frame, target_species = iris_frame()
+    features, target = frame.drop(columns="petal_width"), frame["petal_width"].rename("width")
+    del target_species
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", LinearRegression())])
+    specs = [
+        {"name": c, "type": "number", "categories": None, "allow_unknown": False}
+        for c in features.columns
+    ]
+    publish_custom_artifact(
+        artifacts,
+        model_name="width",
+        frame=features,
+        target=target,
+        pipeline=pipeline,
+        feature_specs=specs,
+        task="regression",
+    )
+    directory = _version_dir(artifacts, "width")
+    _export(
+        directory,
+        skl2onnx.to_onnx(
+            joblib.load(directory / "model.joblib"), features.to_numpy(np.float32)[:1]
+        ),
+        parity={"n_rows": 150, "max_rel_error": 1e-7},
+    )
+    settings = make_settings(artifacts, model_name="width")
+    model = build_loaded_model(resolve(artifacts, "width"), settings)
+    assert isinstance(model.backend, OnnxBackend)
+    assert not model.backend.has_probabilities
+    rows = [tuple(r) for r in features.itertuples(index=False)]
+    got = np.array([p.prediction for p in model.backend.predict(rows)])
+    want = joblib.load(directory / "model.joblib").predict(features)
+    assert all(isinstance(p.prediction, float) for p in model.backend.predict(rows[:2]))
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
+
+
+def _fruit(root: Path) -> tuple[Path, pd.DataFrame, Pipeline]:
+    rng = np.random.default_rng(1)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "weight": rng.normal(150, 20, n),
+            "colour": rng.choice(["red", "green", "yellow"], n),
+        }
+    )
+    target = pd.Series(np.where(frame["colour"] == "yellow", 1, 0), name="is_banana")
+    pipeline = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), ["weight"]),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour"]),
+                    ]
+                ),
+            ),
+            ("model", LogisticRegression()),
+        ]
+    )
+    specs = [
+        {"name": "weight", "type": "number", "categories": None, "allow_unknown": False},
+        {
+            "name": "colour",
+            "type": "category",
+            "categories": ["green", "red", "yellow"],
+            "allow_unknown": True,
+        },
+    ]
+    publish_custom_artifact(
+        root,
+        model_name="fruit",
+        frame=frame,
+        target=target,
+        pipeline=pipeline,
+        feature_specs=specs,
+        task="classification",
+    )
+    directory = _version_dir(root, "fruit")
+    # publish_custom_artifact writes classes as strings; integer labels are the case to check.
+    _rewrite_metadata(directory, target={"name": "is_banana", "classes": [0, 1]})
+    return directory, frame, pipeline
+
+
+def test_categorical_string_inputs_and_integer_labels(artifacts: Path) -> None:
+    import skl2onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    directory, frame, _ = _fruit(artifacts)
+    pipeline = joblib.load(directory / "model.joblib")
+    converted = skl2onnx.convert_sklearn(
+        pipeline,
+        initial_types=[
+            ("weight", FloatTensorType([None, 1])),
+            ("colour", StringTensorType([None, 1])),
+        ],
+        options={id(pipeline.steps[-1][1]): {"zipmap": False}},
+    )
+    _export(directory, converted)
+    settings = make_settings(artifacts, model_name="fruit")
+    model = build_loaded_model(resolve(artifacts, "fruit"), settings)
+    assert isinstance(model.backend, OnnxBackend)
+    rows = [(w, c) for w, c in frame.itertuples(index=False)] + [(140.0, "purple")]
+    got = model.backend.predict(rows)
+    sk = build_loaded_model(
+        resolve(artifacts, "fruit"),
+        make_settings(artifacts, model_name="fruit", inference_backend="sklearn"),
+    ).backend.predict(rows)
+    assert [p.prediction for p in got] == [p.prediction for p in sk]
+    assert {type(p.prediction) for p in got} == {int}
+    assert got[0].probabilities is not None
+    assert set(got[0].probabilities) == {"0", "1"}
+    for g, s in zip(got, sk, strict=True):
+        for k, v in (s.probabilities or {}).items():
+            assert abs(g.probabilities[k] - v) <= PROBA_TOLERANCE  # type: ignore[index]
+
+
+def test_a_graph_whose_inputs_do_not_match_the_features_falls_back(artifacts: Path) -> None:
+    import skl2onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    directory, _, _ = _fruit(artifacts)
+    pipeline = joblib.load(directory / "model.joblib")
+    converted = skl2onnx.convert_sklearn(
+        pipeline,
+        initial_types=[
+            ("weight", FloatTensorType([None, 1])),
+            ("colour", StringTensorType([None, 1])),
+        ],
+        options={id(pipeline.steps[-1][1]): {"zipmap": False}},
+    )
+    converted.graph.input[1].name = "color"  # no longer a feature name
+    for node in converted.graph.node:
+        node.input[:] = ["color" if name == "colour" else name for name in node.input]
+    _export(directory, converted)
+    ref = resolve(artifacts, "fruit")
+    model = build_loaded_model(ref, make_settings(artifacts, model_name="fruit"))
+    assert isinstance(model.backend, SklearnBackend)
+    with pytest.raises(IncompatibleArtifactError, match="neither one matrix nor one column"):
+        build_loaded_model(
+            ref, make_settings(artifacts, model_name="fruit", inference_backend="onnx")
+        )
