@@ -77,7 +77,13 @@ async def monitoring(
 @router.get(
     "/window",
     dependencies=[Depends(require_admin_key)],
-    responses=MONITORING_ERRORS,
+    responses={
+        200: {
+            "description": "The window as JSON, or as CSV with `format=csv`.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **MONITORING_ERRORS,
+    },
     summary="Export the monitoring window (admin)",
 )
 async def monitoring_window(
