@@ -262,17 +262,14 @@ class ModelMonitor:
         with self._compute_lock:
             now = self._clock()
             cache = self._cache
-            fresh = cache is not None and (
-                self._cache_written == self._written or now - self._cache_at < max_age
-            )
-            if not fresh:
+            stale = self._cache_written != self._written and now - self._cache_at >= max_age
+            if cache is None or stale:
                 with self._lock:
                     self._fold_locked()
                     values, predictions = self._window_locked()
                     written, totals, errors = self._written, self._totals.copy(), self._errors
                 cache = self._compute(values, predictions, written, totals, errors)
                 self._cache, self._cache_at, self._cache_written = cache, now, written
-        assert cache is not None
         return cache if histograms else _without_histograms(cache)
 
     def _compute(
