@@ -1,7 +1,9 @@
 """Find, verify and deserialise one published artifact (docs/artifact.md, schema version 1).
 
-Order of checks, cheapest and safest first: resolve the version (``LATEST`` or a pin), parse
-and validate ``metadata.json``, refuse schema/library versions this server cannot honour,
+Order of checks, cheapest and safest first: resolve the version (``LATEST`` or a pin), verify
+the artifact's signature (``signing.py``: before anything is parsed or deserialised), parse
+and validate ``metadata.json`` from the very bytes the signature covered, refuse
+schema/library versions this server cannot honour,
 read ``model.joblib`` into memory and check its size and sha256, and only then unpickle it
 from the verified bytes (so the file cannot change between the check and the load).
 """
@@ -31,6 +33,7 @@ from src.serve.errors import (
     InvalidArtifactError,
     ModelLoadError,
 )
+from src.serve.signing import SIGNATURE_FILE, Keyring, check_signing_metadata
 
 SUPPORTED_SCHEMA_VERSION = 1
 LATEST_FILE = "LATEST"
@@ -123,7 +126,7 @@ class ArtifactRef:
     def fingerprint(self) -> tuple[int, ...]:
         """Cheap identity of the files on disk (to avoid retrying a known-bad artifact)."""
         stats = []
-        for name in (METADATA_FILE, "model.joblib", ONNX_FILE):
+        for name in (METADATA_FILE, "model.joblib", ONNX_FILE, SIGNATURE_FILE):
             try:
                 st = (self.directory / name).stat()
                 stats.extend((st.st_mtime_ns, st.st_size))
@@ -142,6 +145,8 @@ class LoadedArtifact:
     raw_metadata: dict[str, Any]
     pipeline: Any
     warnings: tuple[str, ...] = ()
+    signed_by: str | None = None  # the key id that verified the signature (None: unverified)
+    trust_warning: str | None = None  # why an unverified artifact was accepted (ALLOW_UNSIGNED)
 
 
 def _is_visible_version(path: Path) -> bool:
@@ -151,8 +156,20 @@ def _is_visible_version(path: Path) -> bool:
 def resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None = None) -> ArtifactRef:
     """Which version to serve: the pin, else ``LATEST``, else the newest complete version dir.
 
-    Entries starting with ``.`` (in-progress publishes such as ``.tmp-*``) are never chosen.
+    Entries starting with ``.`` (in-progress publishes such as ``.tmp-*``) are never chosen. An
+    artifacts directory the server may not read (permissions) is reported as not found, with
+    the cause and without the path (the reason is shown on the unauthenticated /health).
     """
+    try:
+        return _resolve(artifacts_dir, model_name, pinned_version)
+    except OSError as exc:
+        cause = (exc.strerror or "I/O error").lower()
+        raise ArtifactNotFoundError(
+            f"cannot read the artifacts of model {model_name!r} ({cause})"
+        ) from None
+
+
+def _resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None) -> ArtifactRef:
     model_dir = artifacts_dir / model_name
     if pinned_version is not None:
         directory = model_dir / pinned_version
@@ -191,11 +208,14 @@ def resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None = N
     return ArtifactRef(model_name, version, directory)
 
 
-def read_metadata(ref: ArtifactRef) -> tuple[ArtifactMetadata, dict[str, Any]]:
-    """Parse and validate metadata.json, checking it describes this very directory."""
+def read_metadata(
+    ref: ArtifactRef, data: bytes | None = None
+) -> tuple[ArtifactMetadata, dict[str, Any]]:
+    """Parse and validate metadata.json (``data``: its bytes, already read and verified),
+    checking it describes this very directory."""
     path = ref.directory / METADATA_FILE
     try:
-        raw = json.loads(path.read_bytes())
+        raw = json.loads(path.read_bytes() if data is None else data)
     except FileNotFoundError:
         raise InvalidArtifactError(f"version {ref.version}: metadata.json is missing") from None
     except (OSError, ValueError):
@@ -348,15 +368,29 @@ def read_verified_onnx_bytes(ref: ArtifactRef, metadata: ArtifactMetadata) -> by
     return data
 
 
-def load_artifact(ref: ArtifactRef, *, deserialize: bool = True) -> LoadedArtifact:
+def load_artifact(
+    ref: ArtifactRef, keyring: Keyring | None = None, *, deserialize: bool = True
+) -> LoadedArtifact:
     """Verify and deserialise one artifact; raises an ``ArtifactError`` subclass on any fault.
 
     ``deserialize=False`` stops after the metadata checks: ``model.joblib`` is neither read
     nor unpickled (the backend choice loads it with :func:`load_pipeline` only if needed).
+
+    ``keyring`` is the signature policy (``Settings.keyring()``), checked before anything else;
+    the service always passes one. ``None`` skips it (tools and tests of the other checks).
     """
-    metadata, raw = read_metadata(ref)
+    verification = keyring.verify(ref.directory, ref.version) if keyring is not None else None
+    metadata, raw = read_metadata(ref, verification.metadata_bytes if verification else None)
+    if verification is not None:
+        check_signing_metadata(metadata.signing, verification, ref.version)
     drift = check_compatible(metadata)
     pipeline = load_pipeline(ref, metadata) if deserialize else None
     return LoadedArtifact(
-        ref=ref, metadata=metadata, raw_metadata=raw, pipeline=pipeline, warnings=tuple(drift)
+        ref=ref,
+        metadata=metadata,
+        raw_metadata=raw,
+        pipeline=pipeline,
+        warnings=tuple(drift),
+        signed_by=verification.key_id if verification else None,
+        trust_warning=verification.warning if verification else None,
     )

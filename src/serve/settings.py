@@ -7,8 +7,9 @@ To add a setting: add one annotated field with a ``Field(description=...)`` belo
 optionally, a commented default in ``config.yaml`` and a row in docs/serving.md). Nothing else
 needs to change: env vars, YAML keys and error messages follow from the field name.
 
-API keys are secrets: they come only from the environment or a key file, are held as
-``SecretStr`` and are never logged or echoed in error messages.
+API keys and artifact signing keys are secrets: they come only from the environment or a key
+file, are held as ``SecretStr`` (signing keys parsed to bytes for the keyring) and are never
+logged or echoed in error messages.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from src.serve.signing import Keyring, parse_signing_key
+
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config.yaml"
 CONFIG_ENV_VAR = "SERVE_CONFIG"
-SECRET_FIELDS = frozenset({"api_keys", "admin_api_keys"})
+SECRET_FIELDS = frozenset({"api_keys", "admin_api_keys", "artifact_signing_keys"})
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
 NO_KEYS_MESSAGE = (
@@ -78,6 +81,31 @@ def read_key_file(path: Path) -> list[SecretStr]:
         line = line.strip()
         if line and not line.startswith("#"):
             keys.append(_check_key(SecretStr(line)))
+    return keys
+
+
+def _read_signing_key_file(path: Path) -> list[tuple[str, bytes]]:
+    """``<key_id>:<secret>`` lines; blank lines and ``#`` comments ignored. Errors name the
+    line number, never its content."""
+    name = "ARTIFACT_SIGNING_KEYS_FILE"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{name}: file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{name}: {path} is a directory, not a key file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+        raise ValueError(f"{name}: cannot read {path}: {reason}") from None
+    keys = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            keys.append(parse_signing_key(line))
+        except ValueError as exc:
+            raise ValueError(f"{name}: line {number} of {path}: {exc}") from None
     return keys
 
 
@@ -212,9 +240,44 @@ class Settings(BaseSettings):
         "metrics (0: only when it answers a scrape).",
     )
 
-    _file_keys: list[SecretStr] = PrivateAttr(default_factory=list)
+    artifact_signing_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys that verify artifact signatures, `<key_id>:<secret>` comma-separated "
+        "(several during a key rotation). Environment only.",
+    )
+    artifact_signing_keys_file: Path | None = Field(
+        None,
+        description="File with one `<key_id>:<secret>` per line (blank lines and # comments "
+        "ignored), e.g. a container secret. Its keys are added to ARTIFACT_SIGNING_KEYS.",
+    )
+    allow_unsigned: bool = Field(
+        False,
+        description="Load unsigned artifacts (and ones signed with an unknown key id) without "
+        "verification. Local work only; logged loudly. Tampered signatures are always refused.",
+    )
+    rate_limit_per_minute: float = Field(
+        0,
+        ge=0,
+        description="Requests per minute each API key may send (a token bucket per key; over "
+        "it: 429 with Retry-After). 0 turns rate limiting off.",
+    )
+    rate_limit_burst: int | None = Field(
+        None,
+        ge=1,
+        description="Bucket size: requests a quiet key may send at once (default: the "
+        "per-minute rate).",
+    )
+    request_timeout_seconds: float = Field(
+        30,
+        ge=0,
+        description="A request whose response has not started after this long is answered 504 "
+        "(body upload included; /admin/* exempt). 0 turns it off.",
+    )
 
-    @field_validator("api_keys", "admin_api_keys", mode="before")
+    _file_keys: list[SecretStr] = PrivateAttr(default_factory=list)
+    _signing_keys: list[tuple[str, bytes]] = PrivateAttr(default_factory=list)
+
+    @field_validator("api_keys", "admin_api_keys", "artifact_signing_keys", mode="before")
     @classmethod
     def _parse_key_list(cls, value: Any) -> Any:
         return _split_keys(value)
@@ -261,6 +324,31 @@ class Settings(BaseSettings):
     def all_api_keys(self) -> list[SecretStr]:
         """API keys from ``API_KEYS`` and ``API_KEYS_FILE`` together."""
         return [*self.api_keys, *self._file_keys]
+
+    @model_validator(mode="after")
+    def _load_signing_keys(self) -> Settings:
+        keys = []
+        for key in self.artifact_signing_keys:
+            try:
+                keys.append(parse_signing_key(key.get_secret_value()))
+            except ValueError as exc:
+                raise ValueError(f"ARTIFACT_SIGNING_KEYS: {exc}") from None
+        if self.artifact_signing_keys_file is not None:
+            keys.extend(_read_signing_key_file(self.artifact_signing_keys_file))
+        try:
+            Keyring(keys, allow_unsigned=self.allow_unsigned)  # same id twice, two secrets
+        except ValueError as exc:
+            raise ValueError(f"ARTIFACT_SIGNING_KEYS: {exc}") from None
+        self._signing_keys = keys
+        return self
+
+    def signing_keys(self) -> list[tuple[str, bytes]]:
+        """(key id, secret) pairs from ``ARTIFACT_SIGNING_KEYS`` and its file, in order."""
+        return list(self._signing_keys)
+
+    def keyring(self) -> Keyring:
+        """The signature-verification policy: the signing keys and ``ALLOW_UNSIGNED``."""
+        return Keyring(self._signing_keys, allow_unsigned=self.allow_unsigned)
 
     @classmethod
     def settings_customise_sources(
