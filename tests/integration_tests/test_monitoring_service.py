@@ -43,8 +43,8 @@ def rows_total(http: httpx.Client) -> float:
 
 def send(http: httpx.Client, n: int, seed: int, shift: dict[str, float] | None = None) -> None:
     rows = row_dicts(iris_traffic(n, seed=seed, shift=shift)[0])
-    for start in range(0, n, 25):
-        body = {"records": rows[start : start + 25]}
+    for start in range(0, n, 100):
+        body = {"records": rows[start : start + 100]}
         assert http.post("/predict/batch", json=body, headers=AUTH).status_code == 200
 
 
@@ -66,8 +66,8 @@ def test_drift_across_two_workers(tmp_path: Path) -> None:
         WORKERS="2",
         MODEL_POLL_SECONDS="0",
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
-        MONITORING_WINDOW="300",
-        MONITORING_MIN_SAMPLES="100",
+        MONITORING_WINDOW="1000",
+        MONITORING_MIN_SAMPLES="300",
         MONITORING_CACHE_SECONDS="0",
         MONITORING_REFRESH_SECONDS="0.3",
     )
@@ -75,13 +75,17 @@ def test_drift_across_two_workers(tmp_path: Path) -> None:
         server.wait_live()
         with httpx.Client(base_url=server.url, timeout=10) as http:
             wait_for(lambda: http.get("/health").status_code == 200)
-            send(http, 1200, seed=61)
-            wait_for(lambda: rows_total(http) == 1200)  # every worker's rows, summed
+            send(http, 4000, seed=61)
+            wait_for(lambda: rows_total(http) == 4000)  # every worker's rows, summed
             assert set(statuses(http)) == set(IRIS_FEATURES)
-            assert max(statuses(http).values()) <= 0  # ok (or too little data on a worker)
+            # Each worker judges its own share of the traffic (how the kernel spreads
+            # connections varies), so only "nothing drifted" is certain here; the strict
+            # PSI < 0.1 check is the single-process test's (tests/unit_tests/.../test_app_*).
+            assert max(statuses(http).values()) < 2
+            assert max(samples(http, "model_feature_drift_psi").values()) < 0.25
 
-            send(http, 1800, seed=62, shift={"petal_length": 3.0})
-            wait_for(lambda: rows_total(http) == 3000)
+            send(http, 4000, seed=62, shift={"petal_length": 3.0})
+            wait_for(lambda: rows_total(http) == 8000)
             flagged = {name for name, value in statuses(http).items() if value == 2}
             assert flagged == {"petal_length"}
             body = http.get("/monitoring", headers=AUTH).json()  # one worker's own window
