@@ -29,6 +29,7 @@ from loguru import logger
 from starlette.routing import Route
 
 from src.serve.auth import Authenticator
+from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.errors import install_error_handlers
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
@@ -72,14 +73,33 @@ def _log_startup(settings: Settings) -> None:
         logger.info("auth: {} API key(s), {} admin key(s) configured", n_keys, n_admin)
 
 
+def _default_inference(
+    settings: Settings, metrics: Metrics
+) -> Callable[[HookRegistry], InferenceService]:
+    """The plain inference service, or the micro-batcher (BATCH_MAX_SIZE > 1)."""
+    if settings.batch_max_size <= 1:
+        return InferenceService
+
+    def batcher(hooks: HookRegistry) -> InferenceService:
+        return MicroBatcher(
+            hooks,
+            max_size=settings.batch_max_size,
+            max_wait_seconds=settings.batch_max_wait_ms / 1000,
+            metrics=BatchMetrics(metrics.registry),
+        )
+
+    return batcher
+
+
 def create_app(
     settings: Settings | None = None,
     *,
-    inference_factory: Callable[[HookRegistry], InferenceService] = InferenceService,
+    inference_factory: Callable[[HookRegistry], InferenceService] | None = None,
 ) -> FastAPI:
     """Build the service. Without ``settings`` they are loaded from config.yaml + env.
 
-    ``inference_factory`` builds the service routes predict through (see ``inference.py``).
+    ``inference_factory`` builds the service routes predict through (see ``inference.py``);
+    by default the micro-batcher when ``BATCH_MAX_SIZE`` > 1, else the plain service.
     """
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -109,7 +129,7 @@ def create_app(
         hooks=hooks,
         store=store,
         auth=auth,
-        inference=inference_factory(hooks),
+        inference=(inference_factory or _default_inference(settings, metrics))(hooks),
         monitoring=monitoring,
     )
 

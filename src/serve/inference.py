@@ -1,4 +1,5 @@
-"""The one call path from a route to a backend: off the event loop, then the hooks.
+"""The one call path from a route to a backend: off the event loop (unless the call is
+shorter than the hop), then the hooks.
 
 Routes never call a backend directly; they ``await state.inference.infer(model, rows)``.
 Another strategy (e.g. micro-batching concurrent requests, issue 8) is a subclass of
@@ -31,11 +32,15 @@ class InferenceService:
         return predictions
 
     async def infer(self, model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
-        """Predict in the thread pool so CPU work never blocks the event loop.
+        """Predict in the thread pool so CPU work never blocks the event loop, except calls
+        measured at load to take under ~50 us (``model.inline_max_rows``): those run inline,
+        because the hop to a thread costs more CPU than they do (docs/performance.md).
 
         Cancellable: when the request times out (REQUEST_TIMEOUT_SECONDS) the await returns at
         once and the thread is abandoned (it finishes on its own; threads cannot be killed).
         """
+        if len(rows) <= model.inline_max_rows:
+            return self.predict_and_notify(model, rows)
         return await anyio.to_thread.run_sync(
             self.predict_and_notify, model, rows, abandon_on_cancel=True
         )

@@ -29,7 +29,7 @@ from src.serve.artifact import (
 from src.serve.errors import ArtifactError, ArtifactNotFoundError, ModelLoadError
 from src.serve.hooks import HookRegistry
 from src.serve.metrics import Metrics
-from src.serve.predictor import Backend, create_backend
+from src.serve.predictor import Backend, create_backend, inline_row_limit
 from src.serve.schemas import ModelSchemas, build_model_schemas, reference_row
 from src.serve.settings import Settings
 
@@ -48,6 +48,9 @@ class LoadedModel:
     loaded_at: float
     load_seconds: float
     warnings: tuple[str, ...] = field(default=())
+    #: Calls of up to this many rows run on the event loop (fast backends, see
+    #: ``predictor.inline_row_limit``); larger ones go to the thread pool. 0: never inline.
+    inline_max_rows: int = 0
 
     @property
     def name(self) -> str:
@@ -95,6 +98,7 @@ def build_loaded_model(ref: ArtifactRef, settings: Settings) -> LoadedModel:
         has_probabilities=backend.has_probabilities,
         max_batch_rows=settings.max_batch_rows,
     )
+    inline_max_rows = inline_row_limit(backend, probe_row)
     return LoadedModel(
         metadata=metadata,
         raw_metadata=artifact.raw_metadata,
@@ -104,6 +108,7 @@ def build_loaded_model(ref: ArtifactRef, settings: Settings) -> LoadedModel:
         loaded_at=time.time(),
         load_seconds=time.perf_counter() - started,
         warnings=artifact.warnings,
+        inline_max_rows=inline_max_rows,
     )
 
 
