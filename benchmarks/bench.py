@@ -160,6 +160,7 @@ def running_server(scenario: Scenario, root: Path, log_dir: Path) -> Iterator[st
                 "ARTIFACTS_DIR": str(root),
                 "MODEL_NAME": scenario.model,
                 "API_KEYS": API_KEY,
+                "ALLOW_UNSIGNED": "true",  # unsigned factory artifacts (the soak signs its own)
                 "WORKERS": "1",
                 "LOG_JSON": "true",
                 "MODEL_POLL_SECONDS": "0",

@@ -1,7 +1,9 @@
 """The FastAPI application factory and the ``python -m src.serve.app`` entry point.
 
-``create_app(settings)`` wires settings, metrics, hooks, the model store, auth, routes, error
-handlers, OpenAPI and the middleware. Its lifespan loads the model (a missing or broken model
+``create_app(settings)`` wires settings, metrics, hooks, the model store, auth (with the per-key
+rate limit), routes, error handlers, OpenAPI and the middleware stack (outermost first:
+security headers, the serving middleware, the request time limit).
+Its lifespan loads the model (a missing or broken model
 is not fatal: ``/health`` answers 503 with the reason) and runs the poller that picks up new
 versions. ``main()`` validates the settings (one message, exit code 2 on error) and runs
 uvicorn; on SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (up to
@@ -31,6 +33,7 @@ from starlette.routing import Route
 from src.serve.auth import Authenticator
 from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.errors import install_error_handlers
+from src.serve.guards import SecurityHeadersMiddleware, TimeoutMiddleware
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
 from src.serve.logging_setup import configure_logging
@@ -39,6 +42,7 @@ from src.serve.middleware import ServeMiddleware
 from src.serve.model_store import ModelStore
 from src.serve.monitoring.service import MonitoringConfig, MonitoringService
 from src.serve.openapi import install_openapi
+from src.serve.ratelimit import RateLimiter
 from src.serve.routes import build_api_router
 from src.serve.settings import Settings, SettingsError, load_settings
 from src.serve.state import ServeState
@@ -71,6 +75,32 @@ def _log_startup(settings: Settings) -> None:
         )
     else:
         logger.info("auth: {} API key(s), {} admin key(s) configured", n_keys, n_admin)
+    _log_trust(settings)
+
+
+def _log_trust(settings: Settings) -> None:
+    """Artifact signature policy and abuse limits, loudly when signatures are not enforced."""
+    key_ids = [key_id for key_id, _ in settings.signing_keys()]
+    if settings.allow_unsigned:
+        logger.warning(
+            "ALLOW_UNSIGNED=true: unsigned models (and models signed with an unknown key id) "
+            "are loaded WITHOUT verification - a model file is code. Local work only."
+        )
+    elif not key_ids:
+        logger.error(
+            "no artifact signing keys configured: every model will be refused. Set "
+            "ARTIFACT_SIGNING_KEYS (<key_id>:<secret>, comma-separated) or "
+            "ARTIFACT_SIGNING_KEYS_FILE (the key training signs with, ARTIFACT_SIGNING_KEY), "
+            "or ALLOW_UNSIGNED=true for local work only"
+        )
+    if key_ids:
+        logger.info("artifact signatures: verified with key id(s) {}", ", ".join(key_ids))
+    if settings.rate_limit_per_minute > 0:
+        logger.info(
+            "rate limit: {:g} requests per minute per API key (burst {})",
+            settings.rate_limit_per_minute,
+            settings.rate_limit_burst or "= rate",
+        )
 
 
 def _default_inference(
@@ -116,11 +146,17 @@ def create_app(
         hooks.add(monitoring)
         metrics.add_before_render(monitoring.refresh_metrics)
     store = ModelStore(settings, metrics, hooks)
+    limiter = (
+        RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        if settings.rate_limit_per_minute > 0
+        else None
+    )
     auth = Authenticator(
         settings.all_api_keys(),
         settings.admin_api_keys,
         disabled=settings.auth_disabled,
         metrics=metrics,
+        limiter=limiter,
     )
     state = ServeState(
         settings=settings,
@@ -169,7 +205,10 @@ def create_app(
         for route in app.router.routes
         if isinstance(route, Route) and not isinstance(route, APIRoute)
     }
+    # add_middleware wraps what is already there: the last one added is the outermost.
+    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(ServeMiddleware, state=state, endpoint_paths=plain_routes)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

@@ -80,7 +80,9 @@ def build_loaded_model(ref: ArtifactRef, settings: Settings) -> LoadedModel:
     pickled ``model.joblib``) is the backend choice's (:func:`create_backend`).
     """
     started = time.perf_counter()
-    artifact = load_artifact(ref, deserialize=False)
+    artifact = load_artifact(ref, settings.keyring(), deserialize=False)  # signature first
+    if artifact.trust_warning:
+        logger.warning("loading an unverified model: {}", artifact.trust_warning)
     metadata = artifact.metadata
     example = reference_row(metadata)
     probe_row = tuple(example[name] for name in metadata.feature_names)
@@ -133,6 +135,7 @@ class ModelStore:
         self._reason = "the model has not been loaded yet (starting up)"
         self._lock = threading.Lock()
         self._failed: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self._missing: str | None = None  # the last "not found" reported while serving
 
     @property
     def current(self) -> LoadedModel | None:
@@ -163,7 +166,16 @@ class ModelStore:
                 if previous is None and self._reason != exc.message:
                     logger.warning("no model to serve: {}", exc.message)
                     self._reason = exc.message
+                elif previous is not None and (retry_failed or self._missing != exc.message):
+                    # e.g. LATEST names a version that does not exist, or the directory became
+                    # unreadable: the loaded model keeps serving; said (and counted) once.
+                    self._missing = exc.message
+                    self.metrics.reload_failed(self.settings.model_name, exc.code)
+                    logger.error(
+                        "model reload failed, still serving {}: {}", previous.version, exc.message
+                    )
                 return ReloadResult("not_found", None, prev_version, exc)
+            self._missing = None
             if previous is not None and previous.version == ref.version:
                 return ReloadResult("unchanged", ref.version, prev_version)
             stamp = ref.fingerprint()

@@ -207,12 +207,15 @@ def image_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
     artifacts = Path(rootfs.map_value(image_env.get("ARTIFACTS_DIR", runtime.workdir)))
     if not artifacts.is_absolute() or not artifacts.is_relative_to(rootfs.root):
         artifacts = workdir / image_env.get("ARTIFACTS_DIR", "artifacts")
-    built = build_iris_artifact(artifacts)
+    signing_key = ("runtime-test", secrets.token_urlsafe(32))
+    built = build_iris_artifact(artifacts, signing_key=(signing_key[0], signing_key[1].encode()))
 
-    # 3. Keys as a compose secret file, and the image's ENV (paths mapped into the root).
+    # 3. Keys as compose secret files, and the image's ENV (paths mapped into the root).
     api_key = secrets.token_urlsafe(32)
     key_file = rootfs.host("/run/secrets/api_keys")
     key_file.write_text(f"# written by the runtime test\n{api_key}\n")
+    signing_file = rootfs.host("/run/secrets/artifact_signing_key")
+    signing_file.write_text(f"{signing_key[0]}:{signing_key[1]}\n")
     port = _free_port()
     env = {k: rootfs.map_value(v) for k, v in image_env.items()}
     env.update(
@@ -223,6 +226,7 @@ def image_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
             "FASTAPI_HOST": "127.0.0.1",  # the image binds 0.0.0.0; tests stay on loopback
             "FASTAPI_PORT": str(port),
             "API_KEYS_FILE": str(key_file),
+            "ARTIFACT_SIGNING_KEYS_FILE": str(signing_file),  # as compose mounts it
             "MODEL_POLL_SECONDS": "0",
         }
     )

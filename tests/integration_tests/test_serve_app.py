@@ -67,6 +67,9 @@ class Server:
             "MODEL_POLL_SECONDS": "0.3",
             "LOG_JSON": "true",
             "SHUTDOWN_GRACE_SECONDS": "10",
+            # unsigned factory artifacts; signatures over the real process are tested in
+            # test_hardening_processes.py
+            "ALLOW_UNSIGNED": "true",
             **env,
         }
         self._log = self.log_path.open("wb")

@@ -43,12 +43,18 @@ SETTINGS_ENV_VARS = [name.upper() for name in Settings.model_fields] + [
 
 
 def make_settings(artifacts_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a test app: keys configured, no poller unless asked."""
+    """Settings for a test app: keys configured, no poller unless asked.
+
+    The factory's artifacts are unsigned unless asked, so these apps accept unsigned models
+    (ALLOW_UNSIGNED=true); signature checking, the production default, is tested with
+    ``allow_unsigned=False`` in test_signing.py and the other hardening tests.
+    """
     values: dict[str, Any] = {
         "artifacts_dir": artifacts_dir,
         "api_keys": f"{API_KEY},{OTHER_KEY}",
         "admin_api_keys": ADMIN_KEY,
         "model_poll_seconds": 0,
+        "allow_unsigned": True,
     }
     values.update(overrides)
     return load_settings(**values)
