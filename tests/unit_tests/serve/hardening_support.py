@@ -1,0 +1,73 @@
+"""Shared bits of the hardening tests (issue 6): fake signing keys, signed apps, log capture.
+
+Every key here is a throwaway test value (audited in .secrets.baseline).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from src.serve.settings import Settings
+from tests.artifact_factory import BuiltArtifact, build_iris_artifact, sign_artifact
+from tests.unit_tests.serve.helpers import make_settings
+
+OLD_KEY = ("fake-key-2025", b"fake-signing-secret-old-not-real")  # pragma: allowlist secret
+NEW_KEY = ("fake-key-2026", b"fake-signing-secret-new-not-real")  # pragma: allowlist secret
+WRONG_SECRET = b"fake-signing-secret-wrong-not-real"  # pragma: allowlist secret
+
+
+def key_spec(*keys: tuple[str, bytes]) -> str:
+    """``ARTIFACT_SIGNING_KEYS`` syntax: ``id:secret,id2:secret2``."""
+    return ",".join(f"{key_id}:{secret.decode()}" for key_id, secret in keys)
+
+
+def signed_settings(
+    artifacts: Path, *keys: tuple[str, bytes], allow_unsigned: bool = False, **overrides: Any
+) -> Settings:
+    """Settings that require signatures (the default policy), with ``keys`` (default: NEW_KEY)."""
+    return make_settings(
+        artifacts,
+        artifact_signing_keys=key_spec(*(keys or (NEW_KEY,))),
+        allow_unsigned=allow_unsigned,
+        **overrides,
+    )
+
+
+def build_signed(root: Path, key: tuple[str, bytes] = NEW_KEY, **kwargs: Any) -> BuiltArtifact:
+    """A published iris model signed with ``key``."""
+    return build_iris_artifact(root, signing_key=key, **kwargs)
+
+
+def resign(built: BuiltArtifact, key: tuple[str, bytes] = NEW_KEY) -> None:
+    """Sign the directory's *current* files (a broken artifact that was validly signed)."""
+    sign_artifact(built.directory, *key)
+
+
+CLIENT_LOGGERS = ("httpx", "httpcore")  # the test's own HTTP client, not the service
+
+
+@contextmanager
+def captured_logs(level: str = "TRACE") -> Iterator[io.StringIO]:
+    """Everything the service logs through loguru (message, extras, tracebacks) while the
+    block runs; the test client's own request lines are left out."""
+    stream = io.StringIO()
+    handler = logger.add(
+        stream,
+        level=level,
+        filter=lambda record: not record["name"].startswith(CLIENT_LOGGERS),
+        format="{level} {message} | {extra}",
+        colorize=False,
+        backtrace=False,
+        diagnose=False,  # as the service's own sinks: no local variables in tracebacks
+    )
+    try:
+        yield stream
+    finally:
+        with suppress(ValueError):  # already removed if the block reconfigured logging
+            logger.remove(handler)
