@@ -33,6 +33,7 @@ from starlette.routing import Route
 from src.serve.auth import Authenticator
 from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.errors import install_error_handlers
+from src.serve.fast_path import LeanPredict, ServeApp
 from src.serve.guards import SecurityHeadersMiddleware, TimeoutMiddleware
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
@@ -49,6 +50,15 @@ from src.serve.state import ServeState
 from src.serve.version import API_VERSION
 
 APP_IMPORT_STRING = "src.serve.app:create_app"
+UVICORN_LOG_LEVELS = {
+    "TRACE": "trace",
+    "DEBUG": "debug",
+    "INFO": "info",
+    "SUCCESS": "info",
+    "WARNING": "warning",
+    "ERROR": "error",
+    "CRITICAL": "critical",
+}
 DESCRIPTION = (
     "Serves the latest published model artifact. Prediction endpoints need an API key "
     "(`Authorization: Bearer <key>` or `X-API-Key: <key>`). The request schemas below are "
@@ -190,7 +200,7 @@ def create_app(
             metrics.process_exiting()
             logger.info("shutdown complete")
 
-    app = FastAPI(
+    app = ServeApp(  # FastAPI, plus the lean POST /predict(/batch) path (fast_path.py)
         title="MLOps toolset model server",
         version=API_VERSION,
         description=DESCRIPTION,
@@ -209,6 +219,7 @@ def create_app(
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(ServeMiddleware, state=state, endpoint_paths=plain_routes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.lean_predict = LeanPredict(state)  # runs inside the same middleware stack
     return app
 
 
@@ -259,6 +270,10 @@ def main() -> int:
         "loop": "auto",  # uvloop when installed
         "http": "auto",  # httptools when installed
         "lifespan": "on",
+        # uvicorn's own level: without it, loguru's stdlib bridge (root logger at level 0)
+        # leaves uvicorn at TRACE, and uvicorn then logs every ASGI message of every request
+        # (its MessageLoggerMiddleware: ~90 us per request, measured; docs/performance.md).
+        "log_level": UVICORN_LOG_LEVELS.get(settings.log_level, "info"),
     }
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **options)

@@ -80,12 +80,8 @@ def _is_json_media_type(content_type: str) -> bool:
     )
 
 
-async def read_json(request: Request) -> Any:
-    """Parse the body as JSON (orjson): 415 when declared as something else, 422 when invalid.
-
-    A request without Content-Type is treated as JSON.
-    """
-    content_type = request.headers.get("content-type")
+def check_json_content_type(content_type: str | None) -> None:
+    """415 unless the declared media type is JSON (a missing Content-Type counts as JSON)."""
     if content_type is not None and not _is_json_media_type(content_type):
         media = content_type.split(";", 1)[0].strip()
         shown = f" {media!r}" if len(media) <= MAX_SHOWN_MEDIA_TYPE and media.isprintable() else ""
@@ -93,10 +89,23 @@ async def read_json(request: Request) -> Any:
             f"Content-Type{shown} is not supported: send a JSON body with "
             "'Content-Type: application/json'."
         )
-    body = await request.body()
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The body parsed with orjson; 422 when empty or not JSON."""
     if not body.strip():
         raise InvalidJSONError("Request body is empty: send a JSON object.")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidJSONError(f"Request body is not valid JSON: {exc}.") from None
+
+
+async def read_json(request: Request) -> Any:
+    """Parse the body as JSON (orjson): 415 when declared as something else, 422 when invalid.
+
+    A request without Content-Type is treated as JSON. (The lean /predict path in
+    ``fast_path.py`` applies the same two checks.)
+    """
+    check_json_content_type(request.headers.get("content-type"))
+    return parse_json_body(await request.body())
