@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import re
 import threading
 import time
@@ -16,6 +17,7 @@ import pytest
 
 from src.serve.app import create_app
 from src.serve.guards import inline_script_hashes
+from src.serve.predictor import Prediction
 from src.serve.ratelimit import RateLimiter
 from src.serve.settings import SettingsError
 from tests.unit_tests.serve.hardening_support import (
@@ -376,3 +378,61 @@ def test_logs_under_traffic_hold_no_api_key_and_no_signing_secret(artifacts: Pat
     assert "Traceback" in text or "RuntimeError" in text  # ...the 500 with its traceback...
     for secret in (API_KEY, OTHER_KEY, ADMIN_KEY, *wrong_keys, NEW_KEY[1].decode()):
         assert secret not in text  # ...and no key, no secret anywhere
+
+
+# --- both request paths: the lean /predict handler and FastAPI's routes -------------------------
+
+
+@pytest.fixture(params=["lean", "fastapi"])
+def request_path(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def _use_path(app: Any, path: str) -> None:
+    """``lean``: POST /predict(/batch) through fast_path.LeanPredict (what the service runs);
+    ``fastapi``: the same routes through FastAPI's router (the lean handler switched off)."""
+    if path == "fastapi":
+        app.lean_predict = None
+        app._lean_stack = None
+    else:
+        assert app.lean_predict is not None
+
+
+def test_every_guard_applies_on_both_request_paths(artifacts: Path, request_path: str) -> None:
+    build_signed(artifacts)
+    settings = signed_settings(
+        artifacts, rate_limit_per_minute=60, rate_limit_burst=2, request_timeout_seconds=0.3
+    )
+    app = create_app(settings)
+    _use_path(app, request_path)
+    with AppClient(app) as client:
+        ok = client.post("/predict", json=IRIS_ROW, headers=AUTH)
+        assert ok.status_code == 200
+        bad = client.post("/predict/batch", json={"records": []}, headers={"X-API-Key": API_KEY})
+        _assert_error(bad, 422, "invalid_input")
+        for response in (ok, bad):
+            assert response.headers["x-frame-options"] == "DENY"
+            assert response.headers["content-security-policy"].startswith("default-src 'none'")
+            assert response.headers["cache-control"] == "no-store"
+        limited = client.post("/predict", json=IRIS_ROW, headers=AUTH)
+        _assert_error(limited, 429, "rate_limited")
+        assert limited.headers["retry-after"] == "1"
+        # another key: the timeout and the finite-output guard
+        other = {"X-API-Key": OTHER_KEY}
+        done = _hang_backend(client, 1.0)
+        _assert_error(client.post("/predict", json=IRIS_ROW, headers=other), 504, "request_timeout")
+        done.wait(5)
+        model = client.app.state.serve.store.current
+
+        def nan(rows: Any) -> Any:
+            return [Prediction("setosa", {"setosa": math.nan})] * len(rows)
+
+        object.__setattr__(model.backend, "predict", nan)
+        unscorable = client.post("/predict/batch", json={"records": [IRIS_ROW]}, headers=other)
+        _assert_error(unscorable, 422, "unscorable_input")
+        routes = {
+            line.split('route="')[1].split('"')[0]
+            for line in client.get("/metrics").text.splitlines()
+            if line.startswith("serve_http_requests_total{")
+        }
+        assert {"/predict", "/predict/batch"} <= routes
