@@ -78,7 +78,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     FASTAPI_HOST=0.0.0.0 \
     FASTAPI_PORT=8000 \
     ARTIFACTS_DIR=/app/artifacts \
-    LOG_JSON=true
+    LOG_JSON=true \
+    ORT_DISABLE_TELEMETRY=1
 
 WORKDIR /app
 COPY --from=serve-deps /opt/venv /opt/venv
@@ -89,6 +90,8 @@ COPY src/serve src/serve
 USER 10001:10001
 EXPOSE 8000
 
+# ORT_DISABLE_TELEMETRY: onnxruntime otherwise writes a device id under $HOME/.cache, which a
+# read-only root filesystem refuses (the image-runtime test catches any such write).
 # No curl in the image: the interpreter does the probe (non-2xx or no answer -> exit 1).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('FASTAPI_PORT', '8000') + '/health/live', timeout=2)"]
