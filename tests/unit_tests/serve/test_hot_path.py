@@ -3,6 +3,8 @@ path's cost decisions (inline calls, uvicorn log level) hold."""
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +16,11 @@ from starlette.requests import Request
 
 from src.serve import app as app_module
 from src.serve.app import create_app
+from src.serve.artifact import resolve
 from src.serve.auth import presented_key
+from src.serve.errors import ServeError
 from src.serve.fast_path import LeanPredict, ServeApp, presented_key_from_headers
+from src.serve.model_store import build_loaded_model
 from tests.artifact_factory import BuiltArtifact, build_iris_artifact
 from tests.unit_tests.serve.helpers import API_KEY, AUTH, IRIS_ROW, AppClient, make_settings
 
@@ -246,3 +251,74 @@ def test_uvicorn_runs_at_the_service_log_level(
     clean_env.setenv("LOG_LEVEL", "success")
     app_module.main()
     assert captured["log_level"] == "info"
+
+
+# --- bulk validation of numeric batches ---------------------------------------------------------
+
+
+def _batch_bodies() -> list[Any]:
+    base = dict(IRIS_ROW)
+    missing = {k: v for k, v in base.items() if k != "petal_width"}
+    bodies: list[Any] = [
+        {"records": [base] * 3},
+        {"records": [base, {**base, "sepal_length": 5}]},
+        {"records": [{**base, "sepal_length": 2**53 + 1}]},  # rounds to 2**53: accepted
+        {"records": [{**base, "sepal_length": 2**53 + 3}]},  # rounds above the bound
+        {"records": [{**base, "sepal_length": 10**400}]},
+        {"records": [{**base, "sepal_length": 1e308}]},
+        {"records": [{**base, "sepal_length": -(2.0**53)}]},
+        {"records": [{**base, "sepal_length": True}]},
+        {"records": [{**base, "sepal_length": "5"}]},
+        {"records": [{**base, "sepal_length": None}]},
+        {"records": [{**base, "sepal_length": [1.0]}]},
+        {"records": [{**base, "extra": 1.0}]},
+        {"records": [missing]},
+        {"records": [{**missing, "extra": 1.0}]},  # as many keys, one of them wrong
+        {"records": []},
+        {"records": [base] * 11},
+        {"records": [base], "request_id": "ok-1.2:3"},
+        {"records": [base], "request_id": "bad id"},
+        {"records": [base], "request_id": "abc\n"},
+        {"records": [base], "request_id": "x" * 129},
+        {"records": [base], "request_id": 5},
+        {"records": [base], "request_id": None},
+        {"records": [base], "other": 1},
+        {"records": [[5.1, 3.5, 1.4, 0.2]]},
+        {"records": [base, 5]},
+        {"records": "x"},
+        {"request_id": "only-an-id"},
+        [base],
+        "text",
+    ]
+    rng = random.Random(0)
+    choices: list[Any] = [0.5, -3.25, 7, 0, True, None, "1", 2**60, 1e300, -0.0]
+    for _ in range(200):
+        records = [
+            {name: rng.choice(choices) if rng.random() < 0.2 else rng.random() for name in base}
+            for _ in range(rng.randint(1, 4))
+        ]
+        bodies.append({"records": records})
+    return bodies
+
+
+def _outcome(schemas: Any, body: Any) -> Any:
+    try:
+        rows, request_id = schemas.parse_batch(body, 10)
+    except ServeError as exc:
+        return (type(exc), exc.status_code, exc.message, exc.details)
+    return [[(type(v), v) for v in row] for row in rows], request_id
+
+
+def test_bulk_batch_validation_accepts_and_refuses_exactly_what_pydantic_does(
+    artifacts: Path, iris: BuiltArtifact
+) -> None:
+    settings = make_settings(artifacts, max_batch_rows=10)
+    schemas = build_loaded_model(resolve(artifacts, "iris_classifier"), settings).schemas
+    assert schemas.numeric_names == tuple(IRIS_ROW)
+    pydantic_only = dataclasses.replace(schemas, numeric_names=None)
+    bulk_answers = 0
+    for body in _batch_bodies():
+        expected = _outcome(pydantic_only, body)
+        assert _outcome(schemas, body) == expected, body
+        bulk_answers += schemas._parse_numeric_batch(body, 10) is not None
+    assert bulk_answers >= 10  # the bulk path really answered the ordinary bodies
