@@ -185,13 +185,19 @@ class Metrics:
 
     def count_predictions(self, model_name: str, version: str, labels: Sequence[object]) -> None:
         """Count predicted rows by class label."""
+        if len(labels) == 1:  # one /predict row: skip the tally (the common case)
+            self._count_one(model_name, version, labels[0], 1)
+            return
         for label, n in Tally(labels).items():
-            key = (model_name, version, label if isinstance(label, str) else str(label))
-            child = self._prediction_children.get(key)
-            if child is None:
-                child = self.predictions.labels(*key)
-                self._prediction_children[key] = child
-            child.inc(n)  # type: ignore[attr-defined]
+            self._count_one(model_name, version, label, n)
+
+    def _count_one(self, model_name: str, version: str, label: object, n: int) -> None:
+        key = (model_name, version, label if isinstance(label, str) else str(label))
+        child = self._prediction_children.get(key)
+        if child is None:
+            child = self.predictions.labels(*key)
+            self._prediction_children[key] = child
+        child.inc(n)  # type: ignore[attr-defined]
 
     # --- model lifecycle -------------------------------------------------------------------
 

@@ -8,9 +8,9 @@ here (traceback in the server log only).
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,16 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
             if REQUEST_ID_RE.fullmatch(value):
                 return value.decode("ascii")
             break
-    return uuid.uuid4().hex
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A random UUID version 4, as 32 hex digits: ``uuid.uuid4().hex`` without building a
+    ``UUID`` object (0.7 us instead of 2 us; this runs for every request)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
