@@ -3,7 +3,8 @@
 `nox -s tests`, `nox -s lint`, `nox -s security` are the three pull-request checks
 (code-testing, code-validation, code-security). `nox -s train`, `nox -s serve` and
 `nox -s demo` (train the default model, then serve it) are for users; `nox -s soak` is the
-bounded soak of the real service (docs/security.md).
+bounded soak of the real service (docs/security.md); `nox -s bench` the same-run serving
+benchmark (docs/performance.md).
 See docs/shipping.md for what each session checks and how to run the pieces by hand.
 """
 
@@ -352,3 +353,17 @@ def soak(session: nox.Session) -> None:
         session.error("wrk not found; " + SYSTEM_TOOL_HINT.format(pkg="wrk"))
     _install_project(session, *TOOLS)
     session.run("python", "-m", "benchmarks.soak", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Same-run serving benchmark (docs/performance.md): `nox -s bench` (~6-8 minutes) or
+    `nox -s bench -- --quick` (< 1 minute); arguments go to `python -m benchmarks.bench`.
+
+    Floors (bare ASGI apps) and the service with each backend, batching off and on, under wrk;
+    results in benchmarks/results/. Not part of the default sessions.
+    """
+    if shutil.which("wrk") is None:
+        session.error("wrk not found; " + SYSTEM_TOOL_HINT.format(pkg="wrk"))
+    _install_project(session, *TOOLS)
+    session.run("python", "-m", "benchmarks.bench", *session.posargs)
