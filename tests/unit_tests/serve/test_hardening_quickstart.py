@@ -55,7 +55,9 @@ def test_the_local_key_is_created_once_private_and_shared(
     assert key is not None
     built = build_iris_artifact(tmp_path / "artifacts", signing_key=(key.key_id, key.secret))
     settings = load_settings(
-        api_keys="fake-api-key-0123456789", artifact_signing_keys_file=path, allow_unsigned=False
+        api_keys="fake-api-key-0123456789",  # pragma: allowlist secret
+        artifact_signing_keys_file=path,
+        allow_unsigned=False,
     )
     ref = ArtifactRef(built.model_name, built.model_version, built.directory)
     assert load_artifact(ref, settings.keyring()).signed_by == key_id
