@@ -117,8 +117,9 @@ def _default_inference(
     settings: Settings, metrics: Metrics
 ) -> Callable[[HookRegistry], InferenceService]:
     """The plain inference service, or the micro-batcher (BATCH_MAX_SIZE > 1)."""
+    threads = settings.inference_threads
     if settings.batch_max_size <= 1:
-        return InferenceService
+        return lambda hooks: InferenceService(hooks, threads=threads)
 
     def batcher(hooks: HookRegistry) -> InferenceService:
         return MicroBatcher(
@@ -126,6 +127,7 @@ def _default_inference(
             max_size=settings.batch_max_size,
             max_wait_seconds=settings.batch_max_wait_ms / 1000,
             metrics=BatchMetrics(metrics.registry),
+            threads=threads,
         )
 
     return batcher

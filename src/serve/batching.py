@@ -36,7 +36,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import anyio.to_thread
 from loguru import logger
 from prometheus_client import CollectorRegistry, Histogram
 
@@ -89,8 +88,9 @@ class MicroBatcher(InferenceService):
         max_size: int,
         max_wait_seconds: float,
         metrics: BatchMetrics | None = None,
+        threads: int = 1,
     ) -> None:
-        super().__init__(hooks)
+        super().__init__(hooks, threads=threads)
         if max_size < 2:
             raise ValueError("a micro-batcher needs max_size >= 2 (1 means batching is off)")
         self.max_size = max_size
@@ -173,7 +173,7 @@ class MicroBatcher(InferenceService):
             if len(rows) <= model.inline_max_rows:
                 results = self._predict_isolated(model, rows)
             else:
-                results = await anyio.to_thread.run_sync(self._predict_isolated, model, rows)
+                results = await self.run_in_thread(self._predict_isolated, model, rows)
         except asyncio.CancelledError:
             for pending in group:
                 pending.future.cancel()

@@ -10,7 +10,8 @@ on shutdown (e.g. to drain a queue).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
@@ -18,12 +19,30 @@ from src.serve.hooks import HookRegistry
 from src.serve.model_store import LoadedModel
 from src.serve.predictor import Prediction, Row
 
+T = TypeVar("T")
+
 
 class InferenceService:
-    """Predict each request's rows in the thread pool, then notify the hooks."""
+    """Predict each request's rows in the thread pool, then notify the hooks.
 
-    def __init__(self, hooks: HookRegistry) -> None:
+    At most ``threads`` predictions run at once (``INFERENCE_THREADS``, default 1): the GIL
+    lets one thread run Python at a time anyway, and several threads fighting for it made
+    1,000-row batches 1.5x more expensive (docs/performance.md). Further calls wait their turn.
+    """
+
+    def __init__(self, hooks: HookRegistry, *, threads: int = 1) -> None:
         self.hooks = hooks
+        self.threads = threads
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run_in_thread(self, func: Callable[..., T], *args: Any) -> T:
+        """``func(*args)`` in a worker thread, at most ``threads`` at a time; cancellable
+        (the caller stops waiting, the thread finishes on its own)."""
+        if self._limiter is None:  # created in the running event loop (anyio needs one)
+            self._limiter = anyio.CapacityLimiter(self.threads)
+        return await anyio.to_thread.run_sync(
+            func, *args, abandon_on_cancel=True, limiter=self._limiter
+        )
 
     def predict_and_notify(self, model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
         """Predict ``rows`` with ``model`` and tell the hooks (runs in a worker thread)."""
@@ -41,9 +60,7 @@ class InferenceService:
         """
         if len(rows) <= model.inline_max_rows:
             return self.predict_and_notify(model, rows)
-        return await anyio.to_thread.run_sync(
-            self.predict_and_notify, model, rows, abandon_on_cancel=True
-        )
+        return await self.run_in_thread(self.predict_and_notify, model, rows)
 
     async def start(self) -> None:
         """Called once in the lifespan, after the first model load attempt."""

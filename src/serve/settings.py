@@ -197,6 +197,13 @@ class Settings(BaseSettings):
         description="Allow deserialising model.joblib (pickle). false: only models with a "
         "usable model.onnx are served, and model.joblib is never unpickled.",
     )
+    inference_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Worker threads that run predictions in each worker process (at most this "
+        "many at once). 1 is fastest under the GIL; see docs/performance.md before raising it.",
+    )
     batch_max_size: int = Field(
         1,
         ge=1,

@@ -270,3 +270,48 @@ def test_the_service_batches_concurrent_predictions(
     assert metric_value(metrics, "serve_batch_size_count") >= 1
     assert metric_value(metrics, "serve_batch_size_sum") == 2 * len(rows)
     assert metric_value(metrics, "serve_batch_queue_wait_seconds_count") == 2 * len(rows)
+
+
+class ConcurrencyProbe(EchoBackend):
+    """Records how many predictions ran at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=0.05)
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def predict(self, rows: Sequence[Row]) -> list[Prediction]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().predict(rows)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_inference_threads_bound_concurrent_predictions(model: LoadedModel, threads: int) -> None:
+    probe = ConcurrencyProbe()
+    slow = dataclasses.replace(model, backend=probe)
+    service = InferenceService(HookRegistry(), threads=threads)
+
+    async def scenario() -> list[Any]:
+        calls = [service.infer(slow, [(i, 0, 0, 0), (i, 0, 0, 0)]) for i in range(6)]
+        return await asyncio.gather(*calls)
+
+    answers = _run(scenario())
+    assert [a[0].prediction for a in answers] == [i * 10 for i in range(6)]
+    assert probe.most == threads
+
+
+def test_inference_threads_setting_reaches_the_service(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
+) -> None:
+    plain = create_app(make_settings(artifacts, inference_threads=3))
+    assert plain.state.serve.inference.threads == 3
+    batching = create_app(make_settings(artifacts, inference_threads=2, batch_max_size=4))
+    assert batching.state.serve.inference.threads == 2
+    assert create_app(make_settings(artifacts)).state.serve.inference.threads == 1
