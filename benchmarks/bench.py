@@ -379,7 +379,7 @@ def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
         }  # fmt: skip
         if big.cpu_us_per_req > 0:
             out["iris /predict/batch 1000 rows: rows/s"]["per_core"] = round(
-                big.rows / big.cpu_us_per_req * 1e6
+                big.scenario.rows / big.cpu_us_per_req * 1e6
             )
     return out
 

@@ -182,11 +182,13 @@ def _is_finite(prediction: Prediction) -> bool:
     if isinstance(value, float) and not math.isfinite(value):
         return False
     probabilities = prediction.probabilities
-    return probabilities is None or all(math.isfinite(p) for p in probabilities.values())
+    return probabilities is None or all(map(math.isfinite, probabilities.values()))
 
 
 def ensure_finite(predictions: Sequence[Prediction], *, batch: bool) -> None:
     """Raise :class:`UnscorableInputError` (422) when any prediction is NaN or infinite."""
+    if all(map(_is_finite, predictions)):  # the common case, in C-level loops (hot path)
+        return
     bad = [i for i, prediction in enumerate(predictions) if not _is_finite(prediction)]
     if bad:
         details = [
