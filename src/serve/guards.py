@@ -26,6 +26,7 @@ records, never a 200 with ``null`` probabilities or a 500.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import math
@@ -33,7 +34,6 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-import anyio
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -143,7 +143,13 @@ class SecurityHeadersMiddleware:
 
 
 class TimeoutMiddleware:
-    """Answers 504 when a request has not started its response within ``seconds``."""
+    """Answers 504 when a request has not started its response within ``seconds``.
+
+    One event-loop timer per request cancels the request's task at the deadline unless the
+    response has started; only that cancellation becomes the 504 (``Task.uncancel`` tells it
+    apart from a shutdown's). A plain timer costs a fraction of a cancel scope on this hot
+    path (~20 us less CPU per request, measured; docs/performance.md).
+    """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
@@ -158,23 +164,42 @@ class TimeoutMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        started = False
-        with anyio.CancelScope(deadline=anyio.current_time() + self.seconds) as deadline:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - ASGI servers always run requests in tasks
+            await self.app(scope, receive, send)
+            return
+        started = expired = False
 
-            async def send_in_time(message: Message) -> None:
-                nonlocal started
-                if message["type"] == "http.response.start":
-                    started = True
-                    deadline.deadline = math.inf  # the answer is on its way: let it finish
-                await send(message)
+        def expire() -> None:
+            nonlocal expired
+            if not started:
+                expired = True
+                task.cancel()
 
+        timer = asyncio.get_running_loop().call_later(self.seconds, expire)
+
+        async def send_in_time(message: Message) -> None:
+            nonlocal started
+            if not started and message["type"] == "http.response.start":
+                started = True  # the answer is on its way: let it finish
+                timer.cancel()
+            await send(message)
+
+        try:
             await self.app(scope, receive, send_in_time)
-        if deadline.cancelled_caught and not started:
+        except asyncio.CancelledError:
+            if not expired or task.uncancel() > 0:
+                raise  # not (only) ours: e.g. the server is shutting down
             logger.warning("request abandoned after {:g} s (REQUEST_TIMEOUT_SECONDS)", self.seconds)
             raise RequestTimeoutError(
                 f"The request did not complete within {self.seconds:g} s "
                 "(REQUEST_TIMEOUT_SECONDS) and was abandoned."
-            )
+            ) from None
+        else:
+            if expired:  # the app swallowed our cancellation: leave the task's count clean
+                task.uncancel()
+        finally:
+            timer.cancel()
 
 
 def _is_finite(prediction: Prediction) -> bool:

@@ -322,3 +322,70 @@ def test_bulk_batch_validation_accepts_and_refuses_exactly_what_pydantic_does(
         assert _outcome(schemas, body) == expected, body
         bulk_answers += schemas._parse_numeric_batch(body, 10) is not None
     assert bulk_answers >= 10  # the bulk path really answered the ordinary bodies
+
+
+# --- the request time limit (a timer per request, not a cancel scope) ---------------------------
+
+
+def _timeout_scope() -> dict[str, Any]:
+    return {"type": "http", "path": "/predict", "method": "POST", "headers": []}
+
+
+async def _no_receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b""}
+
+
+def test_the_time_limit_turns_only_its_own_cancellation_into_a_504() -> None:
+    import asyncio
+
+    from src.serve.errors import RequestTimeoutError
+    from src.serve.guards import TimeoutMiddleware
+
+    async def forever(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(3600)
+
+    async def sent(message: Any) -> None:
+        """Unused."""
+
+    async def timed_out() -> None:
+        await TimeoutMiddleware(forever, seconds=0.05)(_timeout_scope(), _no_receive, sent)
+
+    with pytest.raises(RequestTimeoutError):
+        asyncio.run(asyncio.wait_for(timed_out(), 5))
+
+    async def shut_down() -> bool:
+        task = asyncio.create_task(
+            TimeoutMiddleware(forever, seconds=30)(_timeout_scope(), _no_receive, sent)
+        )
+        await asyncio.sleep(0.01)
+        task.cancel()  # e.g. the server shutting down: must not become a 504
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(shut_down())
+
+
+def test_a_response_that_started_in_time_is_not_cut() -> None:
+    import asyncio
+
+    from src.serve.guards import TimeoutMiddleware
+
+    messages: list[Any] = []
+
+    async def slow_body(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0.15)  # past the deadline, but the answer has started
+        await send({"type": "http.response.body", "body": b"done"})
+
+    async def collect(message: Any) -> None:
+        messages.append(message)
+
+    async def scenario() -> int:
+        await TimeoutMiddleware(slow_body, seconds=0.05)(_timeout_scope(), _no_receive, collect)
+        return asyncio.current_task().cancelling()  # type: ignore[union-attr]
+
+    assert asyncio.run(scenario()) == 0
+    assert messages[-1]["body"] == b"done"
