@@ -389,3 +389,45 @@ def test_a_response_that_started_in_time_is_not_cut() -> None:
 
     assert asyncio.run(scenario()) == 0
     assert messages[-1]["body"] == b"done"
+
+
+# --- the garbage collector and the loaded heap ---------------------------------------------------
+
+
+def test_each_model_load_freezes_the_heap_and_frees_the_previous_model(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
+) -> None:
+    import gc
+    import weakref
+
+    from tests.unit_tests.serve.helpers import ADMIN
+
+    app = create_app(make_settings(artifacts, gc_freeze=True))
+    try:
+        with AppClient(app) as client:
+            first = app.state.serve.store.current
+            assert gc.get_freeze_count() > 10_000  # the loaded heap is out of the collector's reach
+            old_backend = weakref.ref(first.backend)
+            old_schemas = weakref.ref(first.schemas.request)  # a class: always in a cycle
+            del first
+            build_iris_artifact(artifacts, C=0.5)
+            assert client.post("/admin/reload", headers=ADMIN).json()["status"] == "loaded"
+            assert client.post("/predict", json=IRIS_ROW, headers=AUTH).status_code == 200
+            assert old_backend() is None  # the replaced model was freed at once
+            # Its cyclic parts (e.g. the request schema classes) were still referenced by the
+            # reload while the heap was frozen; the next load's collection frees them.
+            build_iris_artifact(artifacts, C=0.25)
+            assert client.post("/admin/reload", headers=ADMIN).json()["status"] == "loaded"
+            assert old_schemas() is None
+    finally:
+        gc.unfreeze()  # leave the test process as it was
+
+
+def test_gc_freeze_false_leaves_the_collector_alone(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
+) -> None:
+    import gc
+
+    before = gc.get_freeze_count()
+    with AppClient(create_app(make_settings(artifacts, gc_freeze=False))):
+        assert gc.get_freeze_count() == before
