@@ -35,7 +35,6 @@ from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.errors import install_error_handlers
 from src.serve.fast_path import LeanPredict, ServeApp
 from src.serve.guards import SecurityHeadersMiddleware, TimeoutMiddleware
-from src.serve.heap import HeapSettler
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
 from src.serve.logging_setup import configure_logging
@@ -149,8 +148,6 @@ def create_app(
     metrics = Metrics(API_VERSION)
     hooks = HookRegistry()
     hooks.add(PredictionMetricsHook(metrics))
-    if settings.gc_freeze:
-        hooks.add(HeapSettler())  # keeps the garbage collector off the loaded heap (heap.py)
     monitoring = None
     if settings.monitoring_enabled:  # docs/monitoring.md
         monitoring = MonitoringService(

@@ -201,13 +201,8 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=64,
-        description="Most predictions of one model running at once in each worker process "
-        "(worker threads). 1 is fastest under the GIL; see docs/performance.md before raising it.",
-    )
-    gc_freeze: bool = Field(
-        True,
-        description="After each model load, collect garbage once and freeze the surviving "
-        "heap out of the garbage collector's reach (fewer full collections: docs/performance.md).",
+        description="Worker threads that run predictions in each worker process (at most this "
+        "many at once). 1 is fastest under the GIL; see docs/performance.md before raising it.",
     )
     batch_max_size: int = Field(
         1,

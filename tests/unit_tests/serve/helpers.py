@@ -55,9 +55,6 @@ def make_settings(artifacts_dir: Path, **overrides: Any) -> Settings:
         "admin_api_keys": ADMIN_KEY,
         "model_poll_seconds": 0,
         "allow_unsigned": True,
-        # Freezing the heap is process-wide: in a test process that builds hundreds of apps it
-        # would keep every earlier test's garbage forever (tested on its own in test_hot_path).
-        "gc_freeze": False,
     }
     values.update(overrides)
     return load_settings(**values)
