@@ -104,9 +104,9 @@ def in_process_costs(root: Path) -> dict[str, float]:
     """Microseconds per observe() / hook call, milliseconds per snapshot (1,000-row window)."""
     from types import SimpleNamespace
 
+    from src.serve.backends.base import Prediction
     from src.serve.monitoring import ModelMonitor
     from src.serve.monitoring.service import MonitoringConfig, MonitoringService
-    from src.serve.predictor import Prediction
 
     directory = root / "iris" / (root / "iris" / "LATEST").read_text().strip()
     metadata = json.loads((directory / "metadata.json").read_text())

@@ -8,11 +8,11 @@ multiplies throughput where compiling the model (ONNX) is not possible.
 
 How a single-row request is answered:
 
-1. The route validates its row first (a malformed row never enters the queue) and awaits
+1. The request handler validates its row first (a malformed row never enters the queue) and awaits
    :meth:`MicroBatcher.infer`, which queues the row with a future.
 2. A batch is dispatched when ``BATCH_MAX_SIZE`` rows are queued, when the oldest queued row
    has waited ``BATCH_MAX_WAIT_MS``, or at once when no other single-row request is on its
-   way (the lean /predict path announces requests as they arrive, see :attr:`arriving`): a
+   way (requests are announced as they arrive, see :meth:`MicroBatcher.row_arriving`): a
    lone request never waits for company that is not coming. One batch runs at a time (the
    worker has one core's worth of GIL); rows arriving meanwhile queue for the next batch,
    which is how batches grow with load.
@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from loguru import logger
 from prometheus_client import CollectorRegistry, Histogram
 
+from src.serve.backends.base import Prediction, Row
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
-from src.serve.model_store import LoadedModel
-from src.serve.predictor import Prediction, Row
+from src.serve.loaded_model import LoadedModel
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 QUEUE_WAIT_BUCKETS = (
@@ -96,13 +96,20 @@ class MicroBatcher(InferenceService):
         self.max_size = max_size
         self.max_wait = max_wait_seconds
         self.metrics = metrics
-        #: Single-row requests received but not yet queued (incremented by the lean /predict
-        #: path when a request arrives, decremented when it queues its row or fails first).
-        self.arriving = 0
+        #: Single-row requests announced by :meth:`row_arriving` whose row is not read yet.
+        self._arriving = 0
         self._queue: list[_Pending] = []
         self._timer: asyncio.TimerHandle | None = None
         self._running: asyncio.Task[None] | None = None
         self._stopping = False
+
+    def row_arriving(self) -> None:
+        """Count a single-row request on its way: queued rows may wait for it."""
+        self._arriving += 1
+
+    def row_arrived(self) -> None:
+        """The announced row was read (it is queued next, or its request failed)."""
+        self._arriving -= 1
 
     async def infer(self, model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
         """Queue a single row for the next batch; anything else is predicted directly."""
@@ -123,7 +130,7 @@ class MicroBatcher(InferenceService):
         waited = time.perf_counter() - self._queue[0].queued_at
         if (
             len(self._queue) >= self.max_size
-            or self.arriving <= 0
+            or self._arriving <= 0
             or waited >= self.max_wait
             or self._stopping
         ):

@@ -337,3 +337,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServeError, serve_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)  # type: ignore[arg-type]
+
+
+# --- backend faults (raised while choosing the backend of a model being loaded) ---------------
+
+
+class NoOnnxError(IncompatibleArtifactError):
+    """The artifact publishes no ``model.onnx`` (a normal case: its reason is in metadata)."""
+
+
+class OnnxUnsupportedError(IncompatibleArtifactError):
+    """The published ``model.onnx`` cannot serve this model (the message says why)."""

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from src.serve.errors import MAX_ERROR_DETAILS, RequestTimeoutError, UnscorableInputError
 
 if TYPE_CHECKING:
-    from src.serve.predictor import Prediction
+    from src.serve.backends.base import Prediction
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # /docs (Swagger UI) and /redoc load their bundles from jsDelivr (FastAPI's defaults); ReDoc's

@@ -3,7 +3,7 @@
 A hook never breaks serving: exceptions it raises are logged and swallowed. ``on_predictions``
 runs in the worker thread that made the prediction (off the event loop), once per request with
 every row of it, so it must be cheap (e.g. update counters or a bounded window). The drift
-monitor (issue 7) registers one with ``app.state.serve.hooks.add(...)``.
+monitor registers one with ``app.state.serve.hooks.add(...)``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 from loguru import logger
 
 if TYPE_CHECKING:
-    from src.serve.model_store import LoadedModel
-    from src.serve.predictor import Prediction, Row
+    from src.serve.backends.base import Prediction, Row
+    from src.serve.loaded_model import LoadedModel
 
 
 class ServeHook(Protocol):

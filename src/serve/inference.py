@@ -1,8 +1,8 @@
-"""The one call path from a route to a backend: off the event loop (unless the call is
+"""The one call path from a request to a backend: off the event loop (unless the call is
 shorter than the hop), then the hooks.
 
-Routes never call a backend directly; they ``await state.inference.infer(model, rows)``.
-Another strategy (e.g. micro-batching concurrent requests, issue 8) is a subclass of
+Requests never call a backend directly; they ``await state.inference.infer(model, rows)``.
+Another strategy (e.g. micro-batching concurrent requests, ``batching.py``) is a subclass of
 :class:`InferenceService` created in ``create_app``; the app's lifespan calls its
 :meth:`~InferenceService.start` after the model is loaded and :meth:`~InferenceService.stop`
 on shutdown (e.g. to drain a queue).
@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from src.serve.backends.base import Prediction, Row
 from src.serve.hooks import HookRegistry
-from src.serve.model_store import LoadedModel
-from src.serve.predictor import Prediction, Row
+from src.serve.loaded_model import LoadedModel
 
 T = TypeVar("T")
 
@@ -61,6 +61,16 @@ class InferenceService:
         if len(rows) <= model.inline_max_rows:
             return self.predict_and_notify(model, rows)
         return await self.run_in_thread(self.predict_and_notify, model, rows)
+
+    def row_arriving(self) -> None:
+        """A single-row request has arrived and its row is being read (no-op here).
+
+        Pair every call with one :meth:`row_arrived`. A strategy that waits for company
+        (the micro-batcher) uses the announcement to know more rows are on their way.
+        """
+
+    def row_arrived(self) -> None:
+        """The row announced by :meth:`row_arriving` was parsed or refused (no-op here)."""
 
     async def start(self) -> None:
         """Called once in the lifespan, after the first model load attempt."""

@@ -32,8 +32,8 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.process_collector import ProcessCollector
 
 if TYPE_CHECKING:
-    from src.serve.model_store import LoadedModel
-    from src.serve.predictor import Prediction, Row
+    from src.serve.backends.base import Prediction, Row
+    from src.serve.loaded_model import LoadedModel
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED_ROUTE = "<unmatched>"

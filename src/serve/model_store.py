@@ -11,107 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import anyio.to_thread
 from loguru import logger
 
-from src.serve.artifact import (
-    ArtifactMetadata,
-    ArtifactRef,
-    load_artifact,
-    resolve,
-)
+from src.serve.artifact import ArtifactRef, resolve
 from src.serve.errors import ArtifactError, ArtifactNotFoundError, ModelLoadError
 from src.serve.hooks import HookRegistry
+from src.serve.loaded_model import LoadedModel, build_loaded_model
 from src.serve.metrics import Metrics
-from src.serve.predictor import Backend, create_backend, inline_row_limit
-from src.serve.schemas import ModelSchemas, build_model_schemas, reference_row
 from src.serve.settings import Settings
 
 MAX_REMEMBERED_FAILURES = 64
-
-
-@dataclass(frozen=True, eq=False)
-class LoadedModel:
-    """One verified, warmed-up model: everything a request needs, immutable."""
-
-    metadata: ArtifactMetadata
-    raw_metadata: dict[str, Any]
-    ref: ArtifactRef
-    backend: Backend
-    schemas: ModelSchemas
-    loaded_at: float
-    load_seconds: float
-    warnings: tuple[str, ...] = field(default=())
-    #: Calls of up to this many rows run on the event loop (fast backends, see
-    #: ``predictor.inline_row_limit``); larger ones go to the thread pool. 0: never inline.
-    inline_max_rows: int = 0
-
-    @property
-    def name(self) -> str:
-        """Model name from metadata."""
-        return self.metadata.model_name
-
-    @property
-    def version(self) -> str:
-        """Model version from metadata."""
-        return self.metadata.model_version
-
-    @property
-    def is_classifier(self) -> bool:
-        """True for classification models."""
-        return self.metadata.task == "classification"
-
-    @property
-    def loaded_at_iso(self) -> str:
-        """Load time as ISO-8601 UTC."""
-        return datetime.fromtimestamp(self.loaded_at, UTC).isoformat()
-
-
-def build_loaded_model(ref: ArtifactRef, settings: Settings) -> LoadedModel:
-    """Verify, deserialise, build backend and schemas, and warm up one artifact.
-
-    The metadata is verified first; which model file is then read (``model.onnx`` or the
-    pickled ``model.joblib``) is the backend choice's (:func:`create_backend`).
-    """
-    started = time.perf_counter()
-    artifact = load_artifact(ref, settings.keyring(), deserialize=False)  # signature first
-    if artifact.trust_warning:
-        logger.warning("loading an unverified model: {}", artifact.trust_warning)
-    metadata = artifact.metadata
-    example = reference_row(metadata)
-    probe_row = tuple(example[name] for name in metadata.feature_names)
-    try:
-        backend = create_backend(artifact, probe_row, settings)
-        warm = backend.predict([probe_row])
-    except ArtifactError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(f"version {ref.version}: warm-up prediction failed") from exc
-    if len(warm) != 1:
-        raise ModelLoadError(f"version {ref.version}: warm-up returned {len(warm)} rows for 1")
-    schemas = build_model_schemas(
-        metadata,
-        has_probabilities=backend.has_probabilities,
-        max_batch_rows=settings.max_batch_rows,
-    )
-    inline_max_rows = inline_row_limit(backend, probe_row)
-    return LoadedModel(
-        metadata=metadata,
-        raw_metadata=artifact.raw_metadata,
-        ref=ref,
-        backend=backend,
-        schemas=schemas,
-        loaded_at=time.time(),
-        load_seconds=time.perf_counter() - started,
-        warnings=artifact.warnings,
-        inline_max_rows=inline_max_rows,
-    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from src.serve.model_store import LoadedModel, ModelStore
+from src.serve.loaded_model import LoadedModel
+from src.serve.model_store import ModelStore
 from src.serve.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"

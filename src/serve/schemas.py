@@ -25,13 +25,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from src.serve.artifact import ArtifactMetadata, FeatureSpec
+from src.serve.backends.base import Row
 from src.serve.errors import (
     InvalidInputError,
     TooManyRowsError,
     validation_details,
     validation_message,
 )
-from src.serve.predictor import Row
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_CATEGORY_CHARS = 1024

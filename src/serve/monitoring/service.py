@@ -29,8 +29,8 @@ from src.serve.monitoring.prometheus import MonitoringMetrics
 from src.serve.monitoring.window import DEFAULT_WINDOW, ModelMonitor
 
 if TYPE_CHECKING:
-    from src.serve.model_store import LoadedModel
-    from src.serve.predictor import Prediction, Row
+    from src.serve.backends.base import Prediction, Row
+    from src.serve.loaded_model import LoadedModel
 
 
 _PREDICTION = attrgetter("prediction")

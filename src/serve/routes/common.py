@@ -14,7 +14,7 @@ from src.serve.errors import (
     UnsupportedMediaTypeError,
     request_id_of,
 )
-from src.serve.model_store import LoadedModel
+from src.serve.loaded_model import LoadedModel
 from src.serve.schemas import ErrorResponse
 from src.serve.state import ServeState
 

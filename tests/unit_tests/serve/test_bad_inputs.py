@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from src.serve.app import create_app
-from src.serve.predictor import Prediction
+from src.serve.backends.base import Prediction
 from tests.unit_tests.serve.hardening_support import build_signed, captured_logs, signed_settings
 from tests.unit_tests.serve.helpers import (
     AUTH,

@@ -16,11 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from src.serve.app import create_app
 from src.serve.artifact import resolve
+from src.serve.backends.base import Backend, Prediction, Row
 from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
-from src.serve.model_store import LoadedModel, build_loaded_model
-from src.serve.predictor import Backend, Prediction, Row
+from src.serve.loaded_model import LoadedModel, build_loaded_model
 from tests.artifact_factory import BuiltArtifact
 from tests.unit_tests.serve.helpers import AUTH, AppClient, make_settings, metric_value
 
@@ -75,6 +75,12 @@ def _run(coroutine: Any, timeout: float = 10.0) -> Any:
     return asyncio.run(asyncio.wait_for(coroutine, timeout))
 
 
+def _announce(batcher: MicroBatcher, requests: int) -> None:
+    """Announce ``requests`` single-row requests whose rows are still being read."""
+    for _ in range(requests):
+        batcher.row_arriving()
+
+
 def _batcher(
     *, max_size: int = 64, max_wait: float = 0.002, hook: RowCounter | None = None
 ) -> MicroBatcher:
@@ -95,7 +101,7 @@ def test_each_caller_gets_its_own_answer_from_shared_backend_calls(model: Loaded
     batcher = _batcher(max_size=16, hook=hook)
 
     async def scenario() -> list[list[Prediction]]:
-        batcher.arriving = 100  # more requests announced: rows wait for company
+        _announce(batcher, 100)  # more requests announced: rows wait for company
         calls = [batcher.infer(model, [(i, 0, 0, 0)]) for i in range(100)]
         return await asyncio.gather(*calls)
 
@@ -112,7 +118,7 @@ def test_one_bad_row_fails_only_its_own_request(model: LoadedModel) -> None:
     batcher = _batcher(max_size=8, hook=hook)
 
     async def scenario() -> list[Any]:
-        batcher.arriving = 8
+        _announce(batcher, 8)
         rows = [(i, 0, 0, 0) for i in range(7)]
         rows.insert(3, ("bad", 0, 0, 0))
         calls = [batcher.infer(model, [row]) for row in rows]
@@ -125,29 +131,57 @@ def test_one_bad_row_fails_only_its_own_request(model: LoadedModel) -> None:
     assert sorted(hook.rows) == list(range(7))  # the failed row is not reported as answered
 
 
-def test_a_lone_request_waits_at_most_batch_max_wait(model: LoadedModel) -> None:
-    max_wait = 0.05
-    batcher = _batcher(max_wait=max_wait)
+def test_a_lone_request_is_dispatched_at_once(model: LoadedModel) -> None:
+    batcher = _batcher(max_wait=30.0)  # a row that waited for company would hang the test
 
-    async def timed(arriving: int) -> float:
-        batcher.arriving = arriving
-        started = time.perf_counter()
-        (answer,) = await asyncio.wait_for(batcher.infer(model, [(7, 0, 0, 0)]), 5)
-        assert answer.prediction == 70
-        return time.perf_counter() - started
+    async def scenario() -> Any:
+        batcher.row_arriving()
+        batcher.row_arrived()
+        return await asyncio.wait_for(batcher.infer(model, [(7, 0, 0, 0)]), 5)
 
-    # Another request was announced but never comes: the row waits, but only BATCH_MAX_WAIT_MS.
-    waited = _run(timed(arriving=1))
-    assert max_wait * 0.9 <= waited < max_wait + 0.5
-    # Nobody else on the way: no reason to wait at all.
-    assert _run(timed(arriving=0)) < max_wait
+    assert _run(scenario())[0].prediction == 70
+
+
+def test_a_row_waits_for_an_announced_row_and_shares_its_backend_call(
+    model: LoadedModel,
+) -> None:
+    backend: EchoBackend = model.backend  # type: ignore[assignment]
+    batcher = _batcher(max_wait=30.0)
+
+    async def scenario() -> list[Any]:
+        _announce(batcher, 2)  # two requests are reading their rows
+        batcher.row_arrived()
+        first = asyncio.create_task(batcher.infer(model, [(1, 0, 0, 0)]))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not first.done()  # waiting for the row still on its way
+        batcher.row_arrived()
+        second = asyncio.create_task(batcher.infer(model, [(2, 0, 0, 0)]))
+        return await asyncio.gather(first, second)
+
+    assert [a[0].prediction for a in _run(scenario())] == [10, 20]
+    assert backend.calls == [[1, 2]]
+
+
+def test_a_row_waits_for_an_announced_row_no_longer_than_batch_max_wait(
+    model: LoadedModel,
+) -> None:
+    backend: EchoBackend = model.backend  # type: ignore[assignment]
+    batcher = _batcher(max_wait=0.05)
+
+    async def scenario() -> Any:
+        _announce(batcher, 1)  # announced, but its row never comes
+        return await asyncio.wait_for(batcher.infer(model, [(7, 0, 0, 0)]), 5)
+
+    assert _run(scenario())[0].prediction == 70
+    assert backend.calls == [[7]]
 
 
 def test_a_full_batch_does_not_wait_for_the_timer(model: LoadedModel) -> None:
     batcher = _batcher(max_size=4, max_wait=30.0)
 
     async def scenario() -> float:
-        batcher.arriving = 1000
+        _announce(batcher, 1000)
         started = time.perf_counter()
         calls = [batcher.infer(model, [(i, 0, 0, 0)]) for i in range(4)]
         await asyncio.wait_for(asyncio.gather(*calls), 5)
@@ -160,7 +194,7 @@ def test_shutdown_drains_the_queue(model: LoadedModel) -> None:
     batcher = _batcher(max_size=64, max_wait=30.0)  # rows would otherwise wait 30 s
 
     async def scenario() -> tuple[list[Any], float]:
-        batcher.arriving = 1000
+        _announce(batcher, 1000)
         tasks = [asyncio.create_task(batcher.infer(model, [(i, 0, 0, 0)])) for i in range(10)]
         await asyncio.sleep(0.01)
         assert not any(t.done() for t in tasks)  # queued, waiting for company
@@ -179,7 +213,7 @@ def test_after_stop_rows_pass_straight_through(model: LoadedModel) -> None:
 
     async def scenario() -> Any:
         await batcher.stop()
-        batcher.arriving = 1000
+        _announce(batcher, 1000)
         return await asyncio.wait_for(batcher.infer(model, [(1, 0, 0, 0)]), 5)
 
     assert _run(scenario())[0].prediction == 10
@@ -190,7 +224,7 @@ def test_a_caller_that_gives_up_does_not_disturb_the_others(model: LoadedModel) 
     batcher = _batcher(max_size=4, max_wait=0.01)
 
     async def scenario() -> list[Any]:
-        batcher.arriving = 1000
+        _announce(batcher, 1000)
         impatient = asyncio.create_task(batcher.infer(model, [(0, 0, 0, 0)]))
         others = [asyncio.create_task(batcher.infer(model, [(i, 0, 0, 0)])) for i in (1, 2)]
         await asyncio.sleep(0)
@@ -205,7 +239,7 @@ def test_rows_of_two_model_versions_are_predicted_by_their_own_model(model: Load
     batcher = _batcher(max_size=8)
 
     async def scenario() -> list[Any]:
-        batcher.arriving = 8
+        _announce(batcher, 8)
         calls = [batcher.infer(model if i % 2 else other, [(i, 0, 0, 0)]) for i in range(8)]
         return await asyncio.gather(*calls)
 
@@ -221,7 +255,7 @@ def test_multi_row_calls_bypass_the_queue(model: LoadedModel) -> None:
     batcher = _batcher(max_wait=30.0)
 
     async def scenario() -> Any:
-        batcher.arriving = 1000
+        _announce(batcher, 1000)
         return await asyncio.wait_for(batcher.infer(model, [(1, 0, 0, 0), (2, 0, 0, 0)]), 5)
 
     assert [p.prediction for p in _run(scenario())] == [10, 20]

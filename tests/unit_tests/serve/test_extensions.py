@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from src.serve.app import create_app
+from src.serve.backends.base import Prediction, Row
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
-from src.serve.model_store import LoadedModel
-from src.serve.predictor import Prediction, Row
+from src.serve.loaded_model import LoadedModel
 from tests.artifact_factory import BuiltArtifact, build_iris_artifact, new_version
 from tests.unit_tests.serve.helpers import ADMIN, AUTH, IRIS_ROW, AppClient, make_settings
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from src.serve.app import create_app
+from src.serve.backends.base import Prediction
 from src.serve.guards import inline_script_hashes
-from src.serve.predictor import Prediction
 from src.serve.ratelimit import RateLimiter
 from src.serve.settings import SettingsError
 from tests.unit_tests.serve.hardening_support import (

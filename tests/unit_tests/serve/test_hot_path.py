@@ -20,7 +20,7 @@ from src.serve.artifact import resolve
 from src.serve.auth import presented_key
 from src.serve.errors import ServeError
 from src.serve.fast_path import LeanPredict, ServeApp, presented_key_from_headers
-from src.serve.model_store import build_loaded_model
+from src.serve.loaded_model import build_loaded_model
 from tests.artifact_factory import BuiltArtifact, build_iris_artifact
 from tests.unit_tests.serve.helpers import API_KEY, AUTH, IRIS_ROW, AppClient, make_settings
 
@@ -225,10 +225,10 @@ def test_fast_backends_run_inline_and_slow_ones_in_the_thread_pool(
 def test_slow_backends_never_run_inline(
     clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
 ) -> None:
-    from src.serve import predictor
+    from src.serve.backends import timing
 
-    clean_env.setattr(predictor, "INLINE_BUDGET_SECONDS", 0.0)
-    clean_env.setattr(predictor.inline_row_limit, "__defaults__", (0.0,))
+    clean_env.setattr(timing, "INLINE_BUDGET_SECONDS", 0.0)
+    clean_env.setattr(timing.inline_row_limit, "__defaults__", (0.0,))
     with AppClient(create_app(make_settings(artifacts))) as client:
         assert client.app.state.serve.store.current.inline_max_rows == 0
 

@@ -5,9 +5,9 @@ The graph is the same fitted pipeline compiled by skl2onnx at training time (doc
 one ``InferenceSession`` per loaded model with one intra-op and one inter-op thread and
 sequential execution (one core per worker: scale with ``WORKERS``, not threads), created from
 bytes whose sha256 was checked against metadata first
-(:func:`~src.serve.artifact.read_verified_onnx_bytes`). :func:`load_onnx_backend` is what
-:func:`~src.serve.predictor.create_backend` calls; it reports why a model cannot be served
-this way instead of raising, so the caller can fall back or refuse (``INFERENCE_BACKEND``).
+(:func:`~src.serve.artifact.read_verified_onnx_bytes`). :func:`load_onnx_backend` raises an
+``ArtifactError`` saying why a model cannot be served this way, so the factory can fall back
+or refuse (``INFERENCE_BACKEND``).
 
 How rows are fed, read from the graph itself:
 
@@ -31,8 +31,8 @@ import numpy as np
 import onnxruntime as ort
 
 from src.serve.artifact import ArtifactMetadata, LoadedArtifact, read_verified_onnx_bytes
-from src.serve.errors import ArtifactError, IncompatibleArtifactError
-from src.serve.predictor import Backend, Prediction, Row
+from src.serve.backends.base import Backend, Prediction, Row
+from src.serve.errors import NoOnnxError, OnnxUnsupportedError
 
 PARITY_TOLERANCE = 1e-5  # docs/artifact.md: labels equal, probabilities within 1e-5
 NUMPY_DTYPES: dict[str, Any] = {
@@ -42,14 +42,6 @@ NUMPY_DTYPES: dict[str, Any] = {
     "tensor(int32)": np.int32,
     "tensor(string)": object,
 }
-
-
-class NoOnnxError(IncompatibleArtifactError):
-    """The artifact publishes no ``model.onnx`` (a normal case: its reason is in metadata)."""
-
-
-class OnnxUnsupportedError(Exception):
-    """This graph cannot serve this model (the message says why; safe to log and show)."""
 
 
 def session_options() -> ort.SessionOptions:
@@ -206,7 +198,7 @@ class OnnxBackend(Backend):
             )
 
     def predict(self, rows: Sequence[Row]) -> list[Prediction]:
-        """Predict rows; see :class:`~src.serve.predictor.Backend`."""
+        """Predict rows; see :class:`~src.serve.backends.base.Backend`."""
         results = self._run(self._outputs, self._feed(rows))
         if not self._classifier:
             return [Prediction(v, None) for v in results[0].reshape(-1).tolist()]
@@ -236,29 +228,27 @@ def _parity_problem(parity: dict[str, Any]) -> str | None:
     return None
 
 
-def load_onnx_backend(artifact: LoadedArtifact, probe_row: Row) -> OnnxBackend | ArtifactError:
-    """The ONNX backend of ``artifact``, or the error saying why it cannot have one.
+def load_onnx_backend(artifact: LoadedArtifact, probe_row: Row) -> OnnxBackend:
+    """The ONNX backend of ``artifact``; raises an ``ArtifactError`` saying why it has none.
 
-    Why not: no ``model.onnx`` published (metadata ``onnx.reason`` quoted), parity figures
-    that fail, a file that is missing or does not match its sha256 (``IntegrityError``), or a
-    graph this backend cannot feed or read. Never unpickles anything.
+    :class:`~src.serve.errors.NoOnnxError`: no ``model.onnx`` published (metadata
+    ``onnx.reason`` quoted). :class:`~src.serve.errors.OnnxUnsupportedError`: parity figures
+    that fail, or a graph this backend cannot feed or read. ``IntegrityError``: a file that is
+    missing or does not match its sha256. Never unpickles anything.
     """
     metadata = artifact.metadata
     version = metadata.model_version
     entry = metadata.onnx or {}
     if entry.get("path") != "model.onnx":
         reason = entry.get("reason") or "no reason recorded"
-        return NoOnnxError(f"version {version}: no model.onnx is published ({reason})")
+        raise NoOnnxError(f"version {version}: no model.onnx is published ({reason})")
     failed_parity = _parity_problem(entry.get("parity") or {})
     if failed_parity:
-        return IncompatibleArtifactError(
+        raise OnnxUnsupportedError(
             f"version {version}: model.onnx failed its recorded parity check ({failed_parity})"
         )
-    try:
-        model_bytes = read_verified_onnx_bytes(artifact.ref, metadata)
-    except ArtifactError as exc:
-        return exc
+    model_bytes = read_verified_onnx_bytes(artifact.ref, metadata)
     try:
         return OnnxBackend(model_bytes, metadata, probe_row)
     except OnnxUnsupportedError as exc:
-        return IncompatibleArtifactError(f"version {version}: model.onnx: {exc}")
+        raise OnnxUnsupportedError(f"version {version}: model.onnx: {exc.message}") from exc

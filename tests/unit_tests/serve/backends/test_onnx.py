@@ -22,10 +22,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from src.serve.app import create_app
 from src.serve.artifact import resolve
+from src.serve.backends.onnx import OnnxBackend
+from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import IncompatibleArtifactError, IntegrityError
-from src.serve.model_store import build_loaded_model
-from src.serve.onnx_backend import OnnxBackend
-from src.serve.predictor import SklearnBackend
+from src.serve.loaded_model import build_loaded_model
 from src.serve.settings import SettingsError
 from tests.artifact_factory import BuiltArtifact, build_iris_artifact, iris_frame
 from tests.unit_tests.serve.helpers import (

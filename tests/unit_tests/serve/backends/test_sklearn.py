@@ -14,9 +14,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from src.serve.artifact import load_artifact, resolve
+from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import InvalidInputError, TooManyRowsError
-from src.serve.model_store import LoadedModel, build_loaded_model
-from src.serve.predictor import SklearnBackend
+from src.serve.loaded_model import LoadedModel, build_loaded_model
 from tests.artifact_factory import build_iris_artifact, iris_frame
 from tests.unit_tests.serve.helpers import (
     IRIS_ROW,
@@ -26,7 +26,7 @@ from tests.unit_tests.serve.helpers import (
 )
 
 IRIS_TUPLE = tuple(IRIS_ROW.values())
-# Under pytest's warning capture the module-level filter in predictor.py is not in effect.
+# Under pytest's warning capture the module-level filter in backends/sklearn.py is not in effect.
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 
 
