@@ -40,9 +40,6 @@ class HookRegistry:
         """Register a hook (copy-on-write, so calls in flight are unaffected)."""
         self._hooks = (*self._hooks, hook)
 
-    def __len__(self) -> int:
-        return len(self._hooks)
-
     def model_loaded(self, model: LoadedModel, previous: LoadedModel | None) -> None:
         """Notify every hook of a model swap."""
         for hook in self._hooks:

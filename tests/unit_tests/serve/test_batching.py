@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,64 +14,22 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from src.serve.app import create_app
-from src.serve.artifact import resolve
-from src.serve.backends.base import Backend, Prediction, Row
+from src.serve.backends.base import Prediction
 from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
-from src.serve.loaded_model import LoadedModel, build_loaded_model
+from src.serve.loaded_model import LoadedModel
 from tests.artifact_factory import BuiltArtifact
+from tests.unit_tests.serve.echo_backend import EchoBackend, RowCounter, echo_model, run_scenario
 from tests.unit_tests.serve.helpers import AUTH, AppClient, make_settings, metric_value
 
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 
 
-class EchoBackend(Backend):
-    """Answers each row with its first value times ten; records every call; fails on "bad"."""
-
-    name = "echo"
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.calls: list[list[Any]] = []
-        self.delay = delay
-        self.threads: set[int] = set()
-
-    def predict(self, rows: Sequence[Row]) -> list[Prediction]:
-        self.calls.append([row[0] for row in rows])
-        self.threads.add(threading.get_ident())
-        if any(row[0] == "bad" for row in rows):
-            raise ValueError("this row breaks the model")
-        if self.delay:
-            time.sleep(self.delay)
-        return [Prediction(row[0] * 10, None) for row in rows]
-
-
-class RowCounter:
-    """A hook that counts the rows it is told about."""
-
-    def __init__(self) -> None:
-        self.rows: list[Any] = []
-
-    def on_model_loaded(self, model: LoadedModel, previous: LoadedModel | None) -> None:
-        """Unused."""
-
-    def on_predictions(
-        self, model: LoadedModel, rows: Sequence[Row], predictions: Sequence[Prediction]
-    ) -> None:
-        """Remember the rows."""
-        self.rows.extend(row[0] for row in rows)
-
-
 @pytest.fixture
 def model(artifacts: Path, iris: BuiltArtifact) -> LoadedModel:
     """A loaded model whose backend is an :class:`EchoBackend` (in the thread pool)."""
-    loaded = build_loaded_model(resolve(artifacts, "iris_classifier"), make_settings(artifacts))
-    return dataclasses.replace(loaded, backend=EchoBackend(), inline_max_rows=0)
-
-
-def _run(coroutine: Any, timeout: float = 10.0) -> Any:
-    """Run a scenario on a fresh event loop; a scenario that hangs fails instead."""
-    return asyncio.run(asyncio.wait_for(coroutine, timeout))
+    return echo_model(artifacts)
 
 
 def _announce(batcher: MicroBatcher, requests: int) -> None:
@@ -105,7 +62,7 @@ def test_each_caller_gets_its_own_answer_from_shared_backend_calls(model: Loaded
         calls = [batcher.infer(model, [(i, 0, 0, 0)]) for i in range(100)]
         return await asyncio.gather(*calls)
 
-    answers = _run(scenario())
+    answers = run_scenario(scenario())
     assert [a[0].prediction for a in answers] == [i * 10 for i in range(100)]
     assert sorted(hook.rows) == list(range(100))  # the hooks saw every row once
     assert max(len(call) for call in backend.calls) == 16  # capped at BATCH_MAX_SIZE
@@ -124,7 +81,7 @@ def test_one_bad_row_fails_only_its_own_request(model: LoadedModel) -> None:
         calls = [batcher.infer(model, [row]) for row in rows]
         return await asyncio.gather(*calls, return_exceptions=True)
 
-    results = _run(scenario())
+    results = run_scenario(scenario())
     assert isinstance(results[3], ValueError)
     good = [r for i, r in enumerate(results) if i != 3]
     assert [r[0].prediction for r in good] == [i * 10 for i in range(7)]
@@ -139,7 +96,7 @@ def test_a_lone_request_is_dispatched_at_once(model: LoadedModel) -> None:
         batcher.row_arrived()
         return await asyncio.wait_for(batcher.infer(model, [(7, 0, 0, 0)]), 5)
 
-    assert _run(scenario())[0].prediction == 70
+    assert run_scenario(scenario())[0].prediction == 70
 
 
 def test_a_row_waits_for_an_announced_row_and_shares_its_backend_call(
@@ -159,7 +116,7 @@ def test_a_row_waits_for_an_announced_row_and_shares_its_backend_call(
         second = asyncio.create_task(batcher.infer(model, [(2, 0, 0, 0)]))
         return await asyncio.gather(first, second)
 
-    assert [a[0].prediction for a in _run(scenario())] == [10, 20]
+    assert [a[0].prediction for a in run_scenario(scenario())] == [10, 20]
     assert backend.calls == [[1, 2]]
 
 
@@ -173,7 +130,7 @@ def test_a_row_waits_for_an_announced_row_no_longer_than_batch_max_wait(
         _announce(batcher, 1)  # announced, but its row never comes
         return await asyncio.wait_for(batcher.infer(model, [(7, 0, 0, 0)]), 5)
 
-    assert _run(scenario())[0].prediction == 70
+    assert run_scenario(scenario())[0].prediction == 70
     assert backend.calls == [[7]]
 
 
@@ -187,7 +144,7 @@ def test_a_full_batch_does_not_wait_for_the_timer(model: LoadedModel) -> None:
         await asyncio.wait_for(asyncio.gather(*calls), 5)
         return time.perf_counter() - started
 
-    assert _run(scenario()) < 5.0
+    assert run_scenario(scenario()) < 5.0
 
 
 def test_shutdown_drains_the_queue(model: LoadedModel) -> None:
@@ -203,7 +160,7 @@ def test_shutdown_drains_the_queue(model: LoadedModel) -> None:
         assert all(t.done() for t in tasks)  # stop() returned after every row was answered
         return [t.result()[0].prediction for t in tasks], time.perf_counter() - started
 
-    answers, took = _run(scenario())
+    answers, took = run_scenario(scenario())
     assert answers == [i * 10 for i in range(10)]
     assert took < 5.0
 
@@ -216,7 +173,7 @@ def test_after_stop_rows_pass_straight_through(model: LoadedModel) -> None:
         _announce(batcher, 1000)
         return await asyncio.wait_for(batcher.infer(model, [(1, 0, 0, 0)]), 5)
 
-    assert _run(scenario())[0].prediction == 10
+    assert run_scenario(scenario())[0].prediction == 10
 
 
 def test_a_caller_that_gives_up_does_not_disturb_the_others(model: LoadedModel) -> None:
@@ -231,7 +188,7 @@ def test_a_caller_that_gives_up_does_not_disturb_the_others(model: LoadedModel) 
         impatient.cancel()
         return await asyncio.gather(*others)
 
-    assert [a[0].prediction for a in _run(scenario())] == [10, 20]
+    assert [a[0].prediction for a in run_scenario(scenario())] == [10, 20]
 
 
 def test_rows_of_two_model_versions_are_predicted_by_their_own_model(model: LoadedModel) -> None:
@@ -243,7 +200,7 @@ def test_rows_of_two_model_versions_are_predicted_by_their_own_model(model: Load
         calls = [batcher.infer(model if i % 2 else other, [(i, 0, 0, 0)]) for i in range(8)]
         return await asyncio.gather(*calls)
 
-    answers = _run(scenario())
+    answers = run_scenario(scenario())
     assert [a[0].prediction for a in answers] == [i * 10 for i in range(8)]
     mine = [x for call in model.backend.calls for x in call]  # type: ignore[attr-defined]
     theirs = [x for call in other.backend.calls for x in call]  # type: ignore[attr-defined]
@@ -258,7 +215,7 @@ def test_multi_row_calls_bypass_the_queue(model: LoadedModel) -> None:
         _announce(batcher, 1000)
         return await asyncio.wait_for(batcher.infer(model, [(1, 0, 0, 0), (2, 0, 0, 0)]), 5)
 
-    assert [p.prediction for p in _run(scenario())] == [10, 20]
+    assert [p.prediction for p in run_scenario(scenario())] == [10, 20]
 
 
 def test_batch_max_size_one_means_no_batcher(
@@ -304,41 +261,6 @@ def test_the_service_batches_concurrent_predictions(
     assert metric_value(metrics, "serve_batch_size_count") >= 1
     assert metric_value(metrics, "serve_batch_size_sum") == 2 * len(rows)
     assert metric_value(metrics, "serve_batch_queue_wait_seconds_count") == 2 * len(rows)
-
-
-class ConcurrencyProbe(EchoBackend):
-    """Records how many predictions ran at the same time."""
-
-    def __init__(self) -> None:
-        super().__init__(delay=0.05)
-        self.running = 0
-        self.most = 0
-        self.lock = threading.Lock()
-
-    def predict(self, rows: Sequence[Row]) -> list[Prediction]:
-        with self.lock:
-            self.running += 1
-            self.most = max(self.most, self.running)
-        try:
-            return super().predict(rows)
-        finally:
-            with self.lock:
-                self.running -= 1
-
-
-@pytest.mark.parametrize("threads", [1, 3])
-def test_inference_threads_bound_concurrent_predictions(model: LoadedModel, threads: int) -> None:
-    probe = ConcurrencyProbe()
-    slow = dataclasses.replace(model, backend=probe)
-    service = InferenceService(HookRegistry(), threads=threads)
-
-    async def scenario() -> list[Any]:
-        calls = [service.infer(slow, [(i, 0, 0, 0), (i, 0, 0, 0)]) for i in range(6)]
-        return await asyncio.gather(*calls)
-
-    answers = _run(scenario())
-    assert [a[0].prediction for a in answers] == [i * 10 for i in range(6)]
-    assert probe.most == threads
 
 
 def test_inference_threads_setting_reaches_the_service(

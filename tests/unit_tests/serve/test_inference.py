@@ -1,0 +1,121 @@
+"""The plain inference service: answers, hooks, inline versus thread pool, the thread bound."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from src.serve.backends.base import Prediction, Row
+from src.serve.hooks import HookRegistry
+from src.serve.inference import InferenceService
+from src.serve.loaded_model import LoadedModel
+from tests.artifact_factory import BuiltArtifact
+from tests.unit_tests.serve.echo_backend import EchoBackend, RowCounter, echo_model, run_scenario
+
+pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+
+
+@pytest.fixture
+def model(artifacts: Path, iris: BuiltArtifact) -> LoadedModel:
+    """A loaded model whose backend is an :class:`EchoBackend` (in the thread pool)."""
+    return echo_model(artifacts)
+
+
+def _service(hook: RowCounter | None = None, *, threads: int = 1) -> InferenceService:
+    hooks = HookRegistry()
+    if hook is not None:
+        hooks.add(hook)
+    return InferenceService(hooks, threads=threads)
+
+
+def test_an_announced_row_never_holds_back_a_request(model: LoadedModel) -> None:
+    service = _service()
+
+    async def scenario() -> Any:
+        service.row_arriving()  # another request announced; the plain service does not wait
+        answer = await asyncio.wait_for(service.infer(model, [(7, 0, 0, 0)]), 5)
+        service.row_arrived()
+        return answer
+
+    assert run_scenario(scenario())[0].prediction == 70
+
+
+def test_every_answered_row_reaches_the_hooks_once(model: LoadedModel) -> None:
+    hook = RowCounter()
+    service = _service(hook)
+
+    async def scenario() -> list[Any]:
+        first = await service.infer(model, [(1, 0, 0, 0), (2, 0, 0, 0)])
+        second = await service.infer(model, [(3, 0, 0, 0)])
+        return [p.prediction for p in first + second]
+
+    assert run_scenario(scenario()) == [10, 20, 30]
+    assert hook.rows == [1, 2, 3]
+
+
+def test_a_failing_backend_call_fails_its_request_and_reaches_no_hook(model: LoadedModel) -> None:
+    hook = RowCounter()
+    service = _service(hook)
+
+    with pytest.raises(ValueError, match="breaks the model"):
+        run_scenario(service.infer(model, [("bad", 0, 0, 0)]))
+    assert hook.rows == []
+
+
+def test_calls_up_to_inline_max_rows_run_on_the_event_loop(model: LoadedModel) -> None:
+    inline = dataclasses.replace(model, backend=EchoBackend(), inline_max_rows=1)
+    backend: EchoBackend = inline.backend  # type: ignore[assignment]
+    service = _service()
+
+    async def scenario() -> int:
+        await service.infer(inline, [(1, 0, 0, 0)])
+        loop_thread = threading.get_ident()
+        backend.threads.clear()
+        await service.infer(inline, [(1, 0, 0, 0), (2, 0, 0, 0)])
+        return loop_thread
+
+    backend.threads.clear()
+    loop_thread = threading.get_ident()  # asyncio.run runs the loop in this thread
+    assert run_scenario(scenario()) == loop_thread
+    assert loop_thread not in backend.threads  # two rows: over the limit, in the thread pool
+
+
+class ConcurrencyProbe(EchoBackend):
+    """Records how many predictions ran at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=0.05)
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def predict(self, rows: Sequence[Row]) -> list[Prediction]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().predict(rows)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_inference_threads_bound_concurrent_predictions(model: LoadedModel, threads: int) -> None:
+    probe = ConcurrencyProbe()
+    slow = dataclasses.replace(model, backend=probe)
+    service = _service(threads=threads)
+
+    async def scenario() -> list[Any]:
+        calls = [service.infer(slow, [(i, 0, 0, 0), (i, 0, 0, 0)]) for i in range(6)]
+        return await asyncio.gather(*calls)
+
+    answers = run_scenario(scenario())
+    assert [a[0].prediction for a in answers] == [i * 10 for i in range(6)]
+    assert probe.most == threads
