@@ -111,7 +111,7 @@ def build_artifacts(root: Path) -> None:
 
     The forest takes raw features: a StandardScaler in front of trees converts to a float32
     scaler in ONNX that moves values across split thresholds, fails parity, and the service
-    rightly refuses such a graph (tests/unit_tests/serve/test_onnx_backend.py).
+    rightly refuses such a graph (tests/unit_tests/serve/backends/test_onnx.py).
     """
     from sklearn.ensemble import RandomForestClassifier
 
