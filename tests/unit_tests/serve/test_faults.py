@@ -1,4 +1,4 @@
-"""Fault injection (issue 6): every broken artifact is refused with a clear reason.
+"""Fault injection: every broken artifact is refused with a clear reason.
 
 Each fault is checked twice: as the first model at start-up (``/health`` 503 naming the
 reason, predictions 503) and as a new version while a good one serves (the old model keeps

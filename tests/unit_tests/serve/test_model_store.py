@@ -1,4 +1,4 @@
-"""Hot reload: admin-triggered and polled, atomic swap, broken versions refused."""
+"""The model store: hot reload (by admin and poller), atomic swap, broken versions refused."""
 
 from __future__ import annotations
 
