@@ -1,8 +1,9 @@
 """The FastAPI application factory and the ``python -m src.serve.app`` entry point.
 
 ``create_app(settings)`` wires settings, metrics, hooks, the model store, auth (with the per-key
-rate limit), routes, error handlers, OpenAPI and the middleware stack (outermost first:
-security headers, the serving middleware, the request time limit).
+rate limit), the data plane and its two adapters (the lean ASGI path and the FastAPI routes),
+the other routes, error handlers, OpenAPI and the middleware stack (outermost first: security
+headers, the request context, the time limit).
 Its lifespan loads the model (a missing or broken model
 is not fatal: ``/health`` answers 503 with the reason) and runs the poller that picks up new
 versions. ``main()`` validates the settings (one message, exit code 2 on error) and runs
@@ -32,19 +33,22 @@ from starlette.routing import Route
 
 from src.serve.auth import Authenticator
 from src.serve.batching import BatchMetrics, MicroBatcher
+from src.serve.dataplane import DataPlane
 from src.serve.errors import install_error_handlers
-from src.serve.fast_path import LeanPredict, ServeApp
-from src.serve.guards import SecurityHeadersMiddleware, TimeoutMiddleware
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
+from src.serve.lean_predict import LeanPredict
 from src.serve.logging_setup import configure_logging
 from src.serve.metrics import MULTIPROC_ENV, Metrics, PredictionMetricsHook
-from src.serve.middleware import ServeMiddleware
+from src.serve.middleware.request_context import RequestContextMiddleware
+from src.serve.middleware.security_headers import SecurityHeadersMiddleware
+from src.serve.middleware.time_limit import TimeLimitMiddleware
 from src.serve.model_store import ModelStore
 from src.serve.monitoring.service import MonitoringConfig, MonitoringService
 from src.serve.openapi import install_openapi
 from src.serve.ratelimit import RateLimiter
 from src.serve.routes import build_api_router
+from src.serve.serve_app import ServeApp
 from src.serve.settings import Settings, SettingsError, load_settings
 from src.serve.state import ServeState
 from src.serve.version import API_VERSION
@@ -202,13 +206,15 @@ def create_app(
             metrics.process_exiting()
             logger.info("shutdown complete")
 
-    app = ServeApp(  # FastAPI, plus the lean POST /predict(/batch) path (fast_path.py)
+    app = ServeApp(  # FastAPI, plus the lean POST /predict(/batch) adapter (serve_app.py)
         title="MLOps toolset model server",
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    dataplane = DataPlane(state)
     app.state.serve = state
+    app.state.dataplane = dataplane
     app.include_router(build_api_router(settings))
     install_error_handlers(app)
     install_openapi(app, store)
@@ -218,10 +224,10 @@ def create_app(
         if isinstance(route, Route) and not isinstance(route, APIRoute)
     }
     # add_middleware wraps what is already there: the last one added is the outermost.
-    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
-    app.add_middleware(ServeMiddleware, state=state, endpoint_paths=plain_routes)
+    app.add_middleware(TimeLimitMiddleware, seconds=settings.request_timeout_seconds)
+    app.add_middleware(RequestContextMiddleware, state=state, endpoint_paths=plain_routes)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.lean_predict = LeanPredict(state)  # runs inside the same middleware stack
+    app.lean_predict = LeanPredict(dataplane)  # runs inside the same middleware stack
     return app
 
 
@@ -274,7 +280,7 @@ def main() -> int:
         "lifespan": "on",
         # uvicorn's own level: without it, loguru's stdlib bridge (root logger at level 0)
         # leaves uvicorn at TRACE, and uvicorn then logs every ASGI message of every request
-        # (its MessageLoggerMiddleware: ~90 us per request, measured; docs/performance.md).
+        # (its MessageLoggerMiddleware; its cost is in docs/performance.md).
         "log_level": UVICORN_LOG_LEVELS.get(settings.log_level, "info"),
     }
     if settings.workers == 1:

@@ -6,6 +6,10 @@ early exit, so neither the position of a match nor key lengths leak through timi
 -> 401 with ``WWW-Authenticate: Bearer``; wrong key -> 403. Keys are never logged. An accepted
 key then takes a token from its rate-limit bucket (``ratelimit.py``; 429 when empty), keyed by
 the digest computed here.
+
+The presented key is read from the raw ASGI headers by :func:`presented_key_from_headers`,
+exactly as FastAPI's ``HTTPBearer`` and ``APIKeyHeader`` read it; every authenticated request
+(the data plane's and the other routes' dependencies) goes through it.
 """
 
 from __future__ import annotations
@@ -14,18 +18,55 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
+from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import SecretStr
 
 from src.serve.errors import ForbiddenError, UnauthorizedError
 from src.serve.metrics import Metrics
 from src.serve.ratelimit import RateLimiter
 
-# Declared as FastAPI security schemes so /docs has an "Authorize" button and /openapi.json
-# documents both ways of passing a key; auto_error=False so our errors (and shape) apply.
-bearer_scheme = HTTPBearer(auto_error=False, description="API key as a bearer token.")
-api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key.")
+
+def presented_key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The API key a request presents: ``Authorization: Bearer <key>`` (scheme
+    case-insensitive, key stripped) if present and well-formed, else ``X-API-Key``; the first
+    header of each name counts, values are latin-1 (Starlette's ``Headers``)."""
+    authorization = api_key = None
+    for name, value in headers:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif name == b"x-api-key" and api_key is None:
+            api_key = value
+    if authorization:
+        scheme, _, credentials = authorization.decode("latin-1").partition(" ")
+        credentials = credentials.strip()
+        if scheme and credentials and scheme.lower() == "bearer":
+            return credentials
+    return api_key.decode("latin-1") if api_key else None
+
+
+class DocumentedBearer(HTTPBearer):
+    """``HTTPBearer`` for /openapi.json only (the "Authorize" button): reads nothing, the key
+    is read once by :func:`presented_key_from_headers`."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        """Nothing to do at request time."""
+
+
+class DocumentedApiKeyHeader(APIKeyHeader):
+    """``APIKeyHeader`` for /openapi.json only (see :class:`DocumentedBearer`)."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        """Nothing to do at request time."""
+
+
+bearer_scheme = DocumentedBearer(
+    scheme_name="HTTPBearer", auto_error=False, description="API key as a bearer token."
+)
+api_key_scheme = DocumentedApiKeyHeader(
+    name="X-API-Key", scheme_name="APIKeyHeader", auto_error=False, description="API key."
+)
 
 
 def _digest(key: str) -> bytes:
@@ -72,33 +113,6 @@ class Authenticator:
         if self.limiter is not None:
             self.limiter.check(digest)  # only accepted keys ever get a bucket
 
-
-def presented_key(
-    bearer: HTTPAuthorizationCredentials | None, header_key: str | None
-) -> str | None:
-    """The key from ``Authorization: Bearer`` if given, else from ``X-API-Key``."""
-    if bearer is not None and bearer.credentials:
-        return bearer.credentials
-    return header_key or None
-
-
-def _authenticator(request: Request) -> Authenticator:
-    return request.app.state.serve.auth
-
-
-async def require_api_key(
-    request: Request,
-    bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # noqa: B008
-    header_key: str | None = Depends(api_key_scheme),
-) -> None:
-    """FastAPI dependency: an API key (or admin key) is required."""
-    _authenticator(request).check(presented_key(bearer, header_key))
-
-
-async def require_admin_key(
-    request: Request,
-    bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # noqa: B008
-    header_key: str | None = Depends(api_key_scheme),
-) -> None:
-    """FastAPI dependency: an admin key is required."""
-    _authenticator(request).check(presented_key(bearer, header_key), admin=True)
+    def check_headers(self, headers: list[tuple[bytes, bytes]], *, admin: bool = False) -> None:
+        """:meth:`check` the key the raw ASGI ``headers`` present."""
+        self.check(presented_key_from_headers(headers), admin=admin)

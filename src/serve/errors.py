@@ -127,6 +127,14 @@ class ModelNotReadyError(ServeError):
     default_message = "No model is loaded."
 
 
+class MonitoringUnavailableError(ServeError):
+    """The serving model has no drift monitor (its reference statistics are unusable)."""
+
+    status_code = 503
+    code = "monitoring_unavailable"
+    default_message = "The serving model is not monitored."
+
+
 class ReloadFailedError(ServeError):
     """An admin-triggered reload refused the new version; the previous model keeps serving."""
 
@@ -149,10 +157,6 @@ class RequestTimeoutError(ServeError):
     status_code = 504
     code = "request_timeout"
     default_message = "The request took too long and was abandoned."
-
-
-class InternalError(ServeError):
-    """Something went wrong on the server side; details are only in the server logs."""
 
 
 # --- artifact faults (raised while loading; shown to clients only as a 503/409 reason) ---------
@@ -210,13 +214,19 @@ class SignatureInvalidError(ArtifactError):
 
 # --- rendering ----------------------------------------------------------------------------------
 
+#: Codes of the HTTP errors Starlette and FastAPI raise themselves (unknown path, method...).
 _HTTP_CODES: dict[int, str] = {
     400: "bad_request",
-    404: "not_found",
     405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_input",
+    **{
+        cls.status_code: cls.code
+        for cls in (
+            NotFoundError,
+            PayloadTooLargeError,
+            UnsupportedMediaTypeError,
+            InvalidInputError,
+        )
+    },
 }
 
 

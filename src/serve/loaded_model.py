@@ -14,7 +14,7 @@ from src.serve.backends.base import Backend
 from src.serve.backends.factory import create_backend
 from src.serve.backends.timing import inline_row_limit
 from src.serve.errors import ArtifactError, ModelLoadError
-from src.serve.schemas import ModelSchemas, build_model_schemas, reference_row
+from src.serve.model_schemas import ModelSchemas, build_model_schemas, reference_row
 from src.serve.settings import Settings
 
 
@@ -81,6 +81,7 @@ def build_loaded_model(ref: ArtifactRef, settings: Settings) -> LoadedModel:
         metadata,
         has_probabilities=backend.has_probabilities,
         max_batch_rows=settings.max_batch_rows,
+        example=example,
     )
     inline_max_rows = inline_row_limit(backend, probe_row)
     return LoadedModel(

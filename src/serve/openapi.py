@@ -1,8 +1,10 @@
 """OpenAPI that describes the *loaded* model: its feature names, types and an example.
 
-Request bodies are parsed by our code (the model can change at run time), so FastAPI cannot
-infer them; :func:`install_openapi` replaces ``app.openapi`` with a generator that injects the
-current model's request/response schemas and regenerates whenever the served version changes.
+Request bodies are parsed by the data plane (the model can change at run time), so FastAPI
+cannot infer them; :func:`install_openapi` replaces ``app.openapi`` with a generator that
+injects the current model's request/response schemas and regenerates whenever the served
+version changes. The per-model response components have their own names
+(``ModelPredictResponse``...): the static ``PredictResponse`` and friends stay as declared.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from src.serve.api_models import ErrorResponse
 from src.serve.loaded_model import LoadedModel
 from src.serve.model_store import ModelStore
-from src.serve.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
 NO_MODEL_BODY = {
@@ -26,9 +28,16 @@ NO_MODEL_BODY = {
 
 def _add_component(components: dict[str, Any], model: type[BaseModel]) -> str:
     schema = model.model_json_schema(ref_template=REF)
-    components.update(schema.pop("$defs", {}))
-    components[model.__name__] = schema
+    for name, definition in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+        if components.setdefault(name, definition) != definition:
+            raise ValueError(f"OpenAPI component {name!r} would replace another of that name")
     return REF.format(model=model.__name__)
+
+
+def _set_ok_response(operation: dict[str, Any], ref: str) -> None:
+    ok = operation.setdefault("responses", {}).setdefault("200", {})
+    ok.setdefault("description", "Successful Response")
+    ok["content"] = {"application/json": {"schema": {"$ref": ref}}}
 
 
 def _body(schema: dict[str, Any], example: Any | None = None) -> dict[str, Any]:
@@ -52,13 +61,15 @@ def inject_model_schemas(schema: dict[str, Any], model: LoadedModel | None) -> N
     schemas = model.schemas
     request_ref = _add_component(components, schemas.request)
     batch_ref = _add_component(components, schemas.batch_request)
-    _add_component(components, schemas.response)
-    _add_component(components, schemas.batch_response)
+    response_ref = _add_component(components, schemas.response)
+    batch_response_ref = _add_component(components, schemas.batch_response)
     example = schemas.example
     if predict_op is not None:
         predict_op["requestBody"] = _body({"$ref": request_ref}, example)
+        _set_ok_response(predict_op, response_ref)
     if batch_op is not None:
         batch_op["requestBody"] = _body({"$ref": batch_ref}, {"records": [example, example]})
+        _set_ok_response(batch_op, batch_response_ref)
     schema["info"]["x-model"] = {"name": model.name, "version": model.version}
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from src.serve.auth import require_admin_key
+from src.serve.api_models import ReloadResponse
+from src.serve.deps import ADMIN_KEY, ServeStateDep
 from src.serve.errors import ModelNotReadyError, ReloadFailedError
-from src.serve.routes.common import AUTH_ERRORS, error_doc, json_response, serve_state
-from src.serve.schemas import ReloadResponse
+from src.serve.routes.responses import AUTH_ERRORS, error_doc, json_response
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=ADMIN_KEY)
 
 
 @router.post(
@@ -23,11 +23,10 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
     },
     summary="Reload the model now",
 )
-async def reload(request: Request) -> Response:
+async def reload(request: Request, state: ServeStateDep) -> Response:
     """Resolve LATEST (or the pin) and, if it differs from the serving version, load, verify,
     warm up and swap it in. A version that failed before is retried.
     """
-    state = serve_state(request)
     result = await state.store.reload_async(retry_failed=True)
     current = state.store.current
     if result.status in ("loaded", "unchanged") and current is not None:

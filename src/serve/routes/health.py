@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from src.serve.routes.common import json_response, serve_state
-from src.serve.schemas import HealthResponse, LiveResponse
+from src.serve.api_models import HealthResponse, LiveResponse
+from src.serve.deps import ServeStateDep
+from src.serve.routes.responses import json_response
 
 router = APIRouter(tags=["health"])
 
@@ -17,9 +18,8 @@ router = APIRouter(tags=["health"])
     responses={503: {"model": HealthResponse, "description": "No model loaded (see reason)."}},
     summary="Readiness",
 )
-async def health(request: Request) -> Response:
+async def health(state: ServeStateDep) -> Response:
     """200 with the served model when ready; 503 with the reason when no model is loaded."""
-    state = serve_state(request)
     model = state.store.current
     if model is None:
         return json_response(
@@ -45,6 +45,6 @@ async def health(request: Request) -> Response:
 
 
 @router.get("/health/live", response_model=LiveResponse, summary="Liveness")
-async def live(request: Request) -> Response:
+async def live(state: ServeStateDep) -> Response:
     """200 while the process runs (whether or not a model is loaded)."""
-    return json_response({"status": "alive", "api_version": serve_state(request).api_version})
+    return json_response({"status": "alive", "api_version": state.api_version})

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from src.serve.auth import require_api_key
-from src.serve.routes.common import AUTH_ERRORS, serve_state
+from src.serve.deps import API_KEY, ServeStateDep
+from src.serve.routes.responses import AUTH_ERRORS
 
 
 def build_router(metrics_auth: bool) -> APIRouter:
     """The /metrics router, authenticated or not."""
     router = APIRouter(
         tags=["metrics"],
-        dependencies=[Depends(require_api_key)] if metrics_auth else [],
+        dependencies=API_KEY if metrics_auth else [],
     )
 
     @router.get(
@@ -25,9 +25,9 @@ def build_router(metrics_auth: bool) -> APIRouter:
         },
         summary="Prometheus metrics",
     )
-    async def metrics(request: Request) -> Response:
+    async def metrics(state: ServeStateDep) -> Response:
         """Request counts and latencies, predictions by class, model info, failures."""
-        body, content_type = serve_state(request).metrics.render()
+        body, content_type = state.metrics.render()
         return Response(body, media_type=content_type)
 
     return router

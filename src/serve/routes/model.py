@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from src.serve.auth import require_api_key
-from src.serve.routes.common import (
-    AUTH_ERRORS,
-    current_model,
-    error_doc,
-    json_response,
-    serve_state,
-)
-from src.serve.schemas import ModelInfoResponse
+from src.serve.api_models import ModelInfoResponse
+from src.serve.deps import API_KEY, CurrentModelDep, ServeStateDep
+from src.serve.routes.responses import AUTH_ERRORS, error_doc, json_response
 
-router = APIRouter(tags=["model"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["model"], dependencies=API_KEY)
 
 # Served as-is from metadata.json (reference statistics are left out: large and internal).
 COPIED_FIELDS = (
@@ -39,9 +33,8 @@ COPIED_FIELDS = (
     responses={**AUTH_ERRORS, 503: error_doc("No model loaded yet.")},
     summary="Loaded model metadata",
 )
-async def model_info(request: Request) -> Response:
+async def model_info(model: CurrentModelDep, state: ServeStateDep) -> Response:
     """Features, classes, test metrics, training time, versions and backend of the model."""
-    model = current_model(request)
     raw = model.raw_metadata
     payload = {field: raw.get(field) for field in COPIED_FIELDS}
     target = raw.get("target") or {}
@@ -51,6 +44,6 @@ async def model_info(request: Request) -> Response:
         backend=model.backend.name,
         loaded_at=model.loaded_at_iso,
         target={"name": target.get("name"), "classes": target.get("classes")},
-        api_version=serve_state(request).api_version,
+        api_version=state.api_version,
     )
     return json_response(payload)

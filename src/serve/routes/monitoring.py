@@ -10,21 +10,16 @@ import csv
 import io
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from src.serve.auth import require_admin_key, require_api_key
-from src.serve.errors import NotFoundError, ServeError
-from src.serve.monitoring.service import MonitoringService
+from src.serve.dataplane import DataPlane
+from src.serve.deps import ADMIN_KEY, API_KEY, DataPlaneDep, ServeStateDep
+from src.serve.errors import MonitoringUnavailableError, NotFoundError
 from src.serve.monitoring.window import ModelMonitor
-from src.serve.routes.common import (
-    AUTH_ERRORS,
-    current_model,
-    error_doc,
-    json_response,
-    serve_state,
-)
+from src.serve.routes.responses import AUTH_ERRORS, error_doc, json_response
+from src.serve.state import ServeState
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 MONITORING_ERRORS = {
@@ -34,18 +29,12 @@ MONITORING_ERRORS = {
 }
 
 
-class MonitoringUnavailableError(ServeError):
-    """The serving model has no monitor (its reference statistics are unusable)."""
-
-    status_code = 503
-    code = "monitoring_unavailable"
-
-
-def _monitor(request: Request) -> ModelMonitor:
-    service: MonitoringService | None = getattr(serve_state(request), "monitoring", None)
+def _monitor(request: Request, state: ServeState, dataplane: DataPlane) -> ModelMonitor:
+    """The serving model's monitor: 404 when monitoring is off, else 503 without one."""
+    service = state.monitoring
     if service is None:
         raise NotFoundError("Monitoring is disabled on this server (MONITORING_ENABLED=false).")
-    model = current_model(request)  # 503 when no model is loaded
+    model = dataplane.ready_model(request.scope)  # 503 when no model is loaded
     monitor = service.monitor
     if monitor is None or monitor.model_version != model.version:
         raise MonitoringUnavailableError(
@@ -57,26 +46,28 @@ def _monitor(request: Request) -> ModelMonitor:
 
 @router.get(
     "",
-    dependencies=[Depends(require_api_key)],
+    dependencies=API_KEY,
     responses=MONITORING_ERRORS,
     summary="Drift and data quality of recent inputs",
 )
 async def monitoring(
     request: Request,
+    state: ServeStateDep,
+    dataplane: DataPlaneDep,
     histograms: bool = Query(False, description="Include per-bin reference/current fractions."),
 ) -> Response:
     """Per-feature PSI and status against the training reference, data-quality counts
     (window and cumulative) and the predicted-class distribution, over the last
     ``MONITORING_WINDOW`` rows this worker answered.
     """
-    monitor = _monitor(request)
+    monitor = _monitor(request, state, dataplane)
     snapshot = await run_in_threadpool(monitor.snapshot, histograms=histograms)
     return json_response(snapshot)
 
 
 @router.get(
     "/window",
-    dependencies=[Depends(require_admin_key)],
+    dependencies=ADMIN_KEY,
     responses={
         200: {
             "description": "The window as JSON, or as CSV with `format=csv`.",
@@ -88,6 +79,8 @@ async def monitoring(
 )
 async def monitoring_window(
     request: Request,
+    state: ServeStateDep,
+    dataplane: DataPlaneDep,
     export_format: Literal["json", "csv"] = Query(
         "json", alias="format", description="json or csv"
     ),
@@ -96,7 +89,7 @@ async def monitoring_window(
     ``python -m src.serve.monitoring.report --input`` reads. Admin key only: these are raw
     recent inputs of every client.
     """
-    monitor = _monitor(request)
+    monitor = _monitor(request, state, dataplane)
     exported = await run_in_threadpool(monitor.export_window)
     if export_format == "json":
         return json_response(exported)

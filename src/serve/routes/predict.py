@@ -1,23 +1,19 @@
-"""POST /predict and POST /predict/batch."""
+"""POST /predict and POST /predict/batch through FastAPI: adapters of the data plane.
+
+The service answers these two paths with the lean adapter (``lean_predict.py``); these routes
+document them in /openapi.json and answer the requests the lean dispatch does not take.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from src.serve.auth import require_api_key
-from src.serve.guards import ensure_finite
-from src.serve.routes.common import (
-    PREDICT_ERRORS,
-    current_model,
-    json_response,
-    read_json,
-    request_id,
-    serve_state,
-)
-from src.serve.schemas import BatchPredictResponse, PredictResponse
+from src.serve.api_models import BatchPredictResponse, PredictResponse
+from src.serve.deps import KEY_SCHEMES, DataPlaneDep
+from src.serve.routes.responses import PREDICT_ERRORS
 
-router = APIRouter(tags=["predictions"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["predictions"], dependencies=KEY_SCHEMES)
 
 
 @router.post(
@@ -26,25 +22,12 @@ router = APIRouter(tags=["predictions"], dependencies=[Depends(require_api_key)]
     responses=PREDICT_ERRORS,
     summary="Predict one record",
 )
-async def predict(request: Request) -> Response:
+async def predict(request: Request, dataplane: DataPlaneDep) -> Response:
     """One record whose fields are the model's features (see the request schema), plus an
     optional ``request_id``. Answers the prediction and, for classifiers, class probabilities.
     """
-    state = serve_state(request)
-    model = current_model(request)
-    row, client_id = model.schemas.parse_record(await read_json(request))
-    (result,) = await state.inference.infer(model, [row])
-    ensure_finite([result], batch=False)
-    return json_response(
-        {
-            "request_id": client_id or request_id(request),
-            "prediction": result.prediction,
-            "probabilities": result.probabilities,
-            "model_name": model.name,
-            "model_version": model.version,
-            "api_version": state.api_version,
-        }
-    )
+    body = await dataplane.predict(request.scope, request.receive)
+    return Response(body, media_type="application/json")
 
 
 @router.post(
@@ -53,24 +36,9 @@ async def predict(request: Request) -> Response:
     responses=PREDICT_ERRORS,
     summary="Predict a batch of records",
 )
-async def predict_batch(request: Request) -> Response:
+async def predict_batch(request: Request, dataplane: DataPlaneDep) -> Response:
     """``{"request_id"?, "records": [...]}`` with 1 to ``MAX_BATCH_ROWS`` records; answers
     one prediction per record, in order. Invalid rows are reported by index (422).
     """
-    state = serve_state(request)
-    model = current_model(request)
-    body = await read_json(request)
-    rows, client_id = model.schemas.parse_batch(body, state.settings.max_batch_rows)
-    results = await state.inference.infer(model, rows)
-    ensure_finite(results, batch=True)
-    return json_response(
-        {
-            "request_id": client_id or request_id(request),
-            "predictions": [
-                {"prediction": r.prediction, "probabilities": r.probabilities} for r in results
-            ],
-            "model_name": model.name,
-            "model_version": model.version,
-            "api_version": state.api_version,
-        }
-    )
+    body = await dataplane.predict_batch(request.scope, request.receive)
+    return Response(body, media_type="application/json")

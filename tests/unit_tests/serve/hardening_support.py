@@ -1,4 +1,4 @@
-"""Shared bits of the hardening tests (issue 6): fake signing keys, signed apps, log capture.
+"""Shared bits of the hardening tests: fake signing keys, signed apps, log capture, a hung model.
 
 Every key here is a throwaway test value (audited in .secrets.baseline).
 """
@@ -6,6 +6,8 @@ Every key here is a throwaway test value (audited in .secrets.baseline).
 from __future__ import annotations
 
 import io
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -15,7 +17,7 @@ from loguru import logger
 
 from src.serve.settings import Settings
 from tests.artifact_factory import BuiltArtifact, build_iris_artifact, sign_artifact
-from tests.unit_tests.serve.helpers import make_settings
+from tests.unit_tests.serve.helpers import AppClient, make_settings
 
 OLD_KEY = ("fake-key-2025", b"fake-signing-secret-old-not-real")  # pragma: allowlist secret
 NEW_KEY = ("fake-key-2026", b"fake-signing-secret-new-not-real")  # pragma: allowlist secret
@@ -71,3 +73,23 @@ def captured_logs(level: str = "TRACE") -> Iterator[io.StringIO]:
     finally:
         with suppress(ValueError):  # already removed if the block reconfigured logging
             logger.remove(handler)
+
+
+def hang_backend(client: AppClient, seconds: float) -> threading.Event:
+    """Make the serving model take ``seconds`` per call, in the thread pool; the event is set
+    when the stuck call finally returns."""
+    model = client.app.state.serve.store.current
+    # Models measured at load to answer in microseconds are called inline on the event loop
+    # (inference.py); a hang there cannot be interrupted. A slow model runs in the thread
+    # pool, which is where a hang can happen and what the time limit covers.
+    object.__setattr__(model, "inline_max_rows", 0)
+    original = model.backend.predict
+    done = threading.Event()
+
+    def slow_predict(rows: Any) -> Any:
+        time.sleep(seconds)  # a model stuck in C code: the thread cannot be interrupted
+        done.set()
+        return original(rows)
+
+    object.__setattr__(model.backend, "predict", slow_predict)
+    return done

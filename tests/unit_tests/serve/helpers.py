@@ -101,6 +101,17 @@ class AppClient:
         return self.request("POST", url, **kwargs)
 
 
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert the standard error body (``{"error": {...}, "request_id"}``); return it."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error", "request_id"}
+    assert body["error"]["code"] == code
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, step: float = 0.05) -> None:
     """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

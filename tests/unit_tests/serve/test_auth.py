@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from unittest import mock
 
 import pytest
+from fastapi.security import APIKeyHeader, HTTPBearer
 from loguru import logger
+from starlette.requests import Request
 
 from src.serve import auth as auth_module
 from src.serve.app import create_app
-from src.serve.auth import Authenticator
+from src.serve.auth import Authenticator, presented_key_from_headers
 from src.serve.errors import ForbiddenError, UnauthorizedError
 from src.serve.metrics import Metrics
 from tests.artifact_factory import BuiltArtifact
@@ -169,3 +172,39 @@ def test_keys_never_appear_in_logs(artifacts: Path, iris: BuiltArtifact) -> None
     assert "POST /predict 200" in logs
     for secret in (API_KEY, OTHER_KEY, ADMIN_KEY, "wrong-secret-key"):
         assert secret not in logs
+
+
+# --- reading the key from the raw headers ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [(b"authorization", b"Bearer k1")],
+        [(b"authorization", b"bearer  k1 ")],
+        [(b"authorization", b"BEARER k1")],
+        [(b"authorization", b"Bearer")],
+        [(b"authorization", b"Bearer ")],
+        [(b"authorization", b"Token k1"), (b"x-api-key", b"k2")],
+        [(b"authorization", b"Bearer k1"), (b"x-api-key", b"k2")],
+        [(b"x-api-key", b"k2")],
+        [(b"x-api-key", b"")],
+        [(b"x-api-key", b"k2"), (b"x-api-key", b"k3")],
+        [(b"authorization", b"Bearer k1"), (b"authorization", b"Bearer k9")],
+        [(b"authorization", b"Bearer caf\xe9")],
+    ],
+)
+def test_key_parsing_matches_fastapi_security_schemes(headers: list[tuple[bytes, bytes]]) -> None:
+    scope = {"type": "http", "headers": headers, "method": "POST", "path": "/predict"}
+    request = Request(scope)
+
+    async def fastapi_view() -> str | None:
+        bearer = await HTTPBearer(auto_error=False)(request)
+        header_key = await APIKeyHeader(name="X-API-Key", auto_error=False)(request)
+        # The documented rule: a well-formed bearer token wins, else X-API-Key.
+        if bearer is not None and bearer.credentials:
+            return bearer.credentials
+        return header_key or None
+
+    assert presented_key_from_headers(headers) == asyncio.run(fastapi_view())

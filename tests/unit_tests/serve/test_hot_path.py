@@ -1,26 +1,25 @@
-"""The lean POST /predict(/batch) path answers exactly as the FastAPI routes do, and the hot
-path's cost decisions (inline calls, uvicorn log level) hold."""
+"""The two adapters of the data plane - the lean ASGI path and the FastAPI routes - answer
+exactly alike, with micro-batching off and on, and both announce single rows to the batcher;
+the hot path's cost decisions (inline calls, uvicorn log level) hold."""
 
 from __future__ import annotations
 
-import dataclasses
-import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.security import APIKeyHeader, HTTPBearer
-from starlette.requests import Request
+from prometheus_client import CollectorRegistry
 
 from src.serve import app as app_module
 from src.serve.app import create_app
-from src.serve.artifact import resolve
-from src.serve.auth import presented_key
-from src.serve.errors import ServeError
-from src.serve.fast_path import LeanPredict, ServeApp, presented_key_from_headers
-from src.serve.loaded_model import build_loaded_model
+from src.serve.backends.base import Prediction, Row
+from src.serve.batching import BatchMetrics, MicroBatcher
+from src.serve.hooks import HookRegistry
+from src.serve.lean_predict import LeanPredict
+from src.serve.loaded_model import LoadedModel
+from src.serve.serve_app import ServeApp
 from tests.artifact_factory import BuiltArtifact, build_iris_artifact
 from tests.unit_tests.serve.helpers import API_KEY, AUTH, IRIS_ROW, AppClient, make_settings
 
@@ -86,16 +85,23 @@ def _comparable(response: Any) -> tuple[int, dict[str, str], Any]:
     return response.status_code, headers, body
 
 
-@pytest.fixture
+@pytest.fixture(params=[1, 8], ids=["batching-off", "batching-on"])
 def two_apps(
-    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
+    request: pytest.FixtureRequest,
+    clean_env: pytest.MonkeyPatch,
+    artifacts: Path,
+    iris: BuiltArtifact,
 ) -> Iterator[tuple[AppClient, AppClient]]:
-    """The same service twice: with the lean path, and with it switched off."""
-    settings = make_settings(artifacts, max_batch_rows=10, max_body_bytes=4096)
+    """The same service twice: with the lean adapter, and with it switched off (FastAPI's
+    routes answer); micro-batching off (BATCH_MAX_SIZE=1) and on (8)."""
+    settings = make_settings(
+        artifacts, max_batch_rows=10, max_body_bytes=4096, batch_max_size=request.param
+    )
     lean_app = create_app(settings)
     router_app = create_app(settings)
     router_app.lean_predict = None  # type: ignore[attr-defined]
     with AppClient(lean_app) as lean, AppClient(router_app) as router:
+        assert isinstance(lean.app.state.serve.inference, MicroBatcher) == (request.param > 1)
         yield lean, router
 
 
@@ -135,13 +141,13 @@ def test_lean_path_really_serves_predictions(
     assert isinstance(app, ServeApp)
     assert isinstance(app.lean_predict, LeanPredict)
     calls = []
-    original = app.lean_predict._predict
+    route, original = app.lean_predict.routes["/predict"]
 
     async def spy(*args: Any) -> bytes:
         calls.append(args)
         return await original(*args)
 
-    app.lean_predict._handlers["/predict"] = spy
+    app.lean_predict.routes["/predict"] = (route, spy)
     with AppClient(app) as client:
         assert client.post("/predict", json=IRIS_ROW, headers=AUTH).status_code == 200
         assert client.get("/predict", headers=AUTH).status_code == 405  # the router's answer
@@ -160,36 +166,53 @@ def test_lean_path_answers_503_without_a_model(
         assert response.headers["x-model-version"] == "none"
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        [],
-        [(b"authorization", b"Bearer k1")],
-        [(b"authorization", b"bearer  k1 ")],
-        [(b"authorization", b"BEARER k1")],
-        [(b"authorization", b"Bearer")],
-        [(b"authorization", b"Bearer ")],
-        [(b"authorization", b"Token k1"), (b"x-api-key", b"k2")],
-        [(b"authorization", b"Bearer k1"), (b"x-api-key", b"k2")],
-        [(b"x-api-key", b"k2")],
-        [(b"x-api-key", b"")],
-        [(b"x-api-key", b"k2"), (b"x-api-key", b"k3")],
-        [(b"authorization", b"Bearer k1"), (b"authorization", b"Bearer k9")],
-        [(b"authorization", b"Bearer caf\xe9")],
-    ],
-)
-def test_key_parsing_matches_fastapi_security_schemes(headers: list[tuple[bytes, bytes]]) -> None:
-    import asyncio
+# --- announcing single rows to the micro-batcher ------------------------------------------------
 
-    scope = {"type": "http", "headers": headers, "method": "POST", "path": "/predict"}
-    request = Request(scope)
 
-    async def fastapi_view() -> str | None:
-        bearer = await HTTPBearer(auto_error=False)(request)
-        header_key = await APIKeyHeader(name="X-API-Key", auto_error=False)(request)
-        return presented_key(bearer, header_key)
+class RecordingBatcher(MicroBatcher):
+    """The micro-batcher, noting announcements and inference calls in order."""
 
-    assert presented_key_from_headers(headers) == asyncio.run(fastapi_view())
+    def __init__(self, hooks: HookRegistry) -> None:
+        super().__init__(
+            hooks, max_size=8, max_wait_seconds=0.002, metrics=BatchMetrics(CollectorRegistry())
+        )
+        self.events: list[Any] = []
+
+    def row_arriving(self) -> None:
+        self.events.append("arriving")
+        super().row_arriving()
+
+    def row_arrived(self) -> None:
+        self.events.append("arrived")
+        super().row_arrived()
+
+    async def infer(self, model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
+        self.events.append(("infer", len(rows)))
+        return await super().infer(model, rows)
+
+
+@pytest.mark.parametrize("adapter", ["lean", "fastapi"])
+def test_both_adapters_announce_a_single_row_to_the_batcher(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact, adapter: str
+) -> None:
+    app = create_app(make_settings(artifacts, batch_max_size=8), inference_factory=RecordingBatcher)
+    if adapter == "fastapi":
+        app.lean_predict = None  # type: ignore[attr-defined]
+    with AppClient(app) as client:
+        batcher = client.app.state.serve.inference
+        assert client.post("/predict", json=IRIS_ROW, headers=AUTH).status_code == 200
+        assert batcher.events == ["arriving", "arrived", ("infer", 1)]
+        batcher.events.clear()
+        # A refused row is announced too, and its announcement withdrawn.
+        assert client.post("/predict", json={}, headers=AUTH).status_code == 422
+        assert client.post("/predict", json=IRIS_ROW).status_code == 401
+        assert batcher.events == ["arriving", "arrived"] * 2
+        assert batcher._arriving == 0
+        batcher.events.clear()
+        # A batch request is not a single row: nothing to announce.
+        body = {"records": [IRIS_ROW, IRIS_ROW]}
+        assert client.post("/predict/batch", json=body, headers=AUTH).status_code == 200
+        assert batcher.events == [("infer", 2)]
 
 
 # --- inline calls -------------------------------------------------------------------------------
@@ -251,141 +274,3 @@ def test_uvicorn_runs_at_the_service_log_level(
     clean_env.setenv("LOG_LEVEL", "success")
     app_module.main()
     assert captured["log_level"] == "info"
-
-
-# --- bulk validation of numeric batches ---------------------------------------------------------
-
-
-def _batch_bodies() -> list[Any]:
-    base = dict(IRIS_ROW)
-    missing = {k: v for k, v in base.items() if k != "petal_width"}
-    bodies: list[Any] = [
-        {"records": [base] * 3},
-        {"records": [base, {**base, "sepal_length": 5}]},
-        {"records": [{**base, "sepal_length": 2**53 + 1}]},  # rounds to 2**53: accepted
-        {"records": [{**base, "sepal_length": 2**53 + 3}]},  # rounds above the bound
-        {"records": [{**base, "sepal_length": 10**400}]},
-        {"records": [{**base, "sepal_length": 1e308}]},
-        {"records": [{**base, "sepal_length": -(2.0**53)}]},
-        {"records": [{**base, "sepal_length": True}]},
-        {"records": [{**base, "sepal_length": "5"}]},
-        {"records": [{**base, "sepal_length": None}]},
-        {"records": [{**base, "sepal_length": [1.0]}]},
-        {"records": [{**base, "extra": 1.0}]},
-        {"records": [missing]},
-        {"records": [{**missing, "extra": 1.0}]},  # as many keys, one of them wrong
-        {"records": []},
-        {"records": [base] * 11},
-        {"records": [base], "request_id": "ok-1.2:3"},
-        {"records": [base], "request_id": "bad id"},
-        {"records": [base], "request_id": "abc\n"},
-        {"records": [base], "request_id": "x" * 129},
-        {"records": [base], "request_id": 5},
-        {"records": [base], "request_id": None},
-        {"records": [base], "other": 1},
-        {"records": [[5.1, 3.5, 1.4, 0.2]]},
-        {"records": [base, 5]},
-        {"records": "x"},
-        {"request_id": "only-an-id"},
-        [base],
-        "text",
-    ]
-    rng = random.Random(0)
-    choices: list[Any] = [0.5, -3.25, 7, 0, True, None, "1", 2**60, 1e300, -0.0]
-    for _ in range(200):
-        records = [
-            {name: rng.choice(choices) if rng.random() < 0.2 else rng.random() for name in base}
-            for _ in range(rng.randint(1, 4))
-        ]
-        bodies.append({"records": records})
-    return bodies
-
-
-def _outcome(schemas: Any, body: Any) -> Any:
-    try:
-        rows, request_id = schemas.parse_batch(body, 10)
-    except ServeError as exc:
-        return (type(exc), exc.status_code, exc.message, exc.details)
-    return [[(type(v), v) for v in row] for row in rows], request_id
-
-
-def test_bulk_batch_validation_accepts_and_refuses_exactly_what_pydantic_does(
-    artifacts: Path, iris: BuiltArtifact
-) -> None:
-    settings = make_settings(artifacts, max_batch_rows=10)
-    schemas = build_loaded_model(resolve(artifacts, "iris_classifier"), settings).schemas
-    assert schemas.numeric_names == tuple(IRIS_ROW)
-    pydantic_only = dataclasses.replace(schemas, numeric_names=None)
-    bulk_answers = 0
-    for body in _batch_bodies():
-        expected = _outcome(pydantic_only, body)
-        assert _outcome(schemas, body) == expected, body
-        bulk_answers += schemas._parse_numeric_batch(body, 10) is not None
-    assert bulk_answers >= 10  # the bulk path really answered the ordinary bodies
-
-
-# --- the request time limit (a timer per request, not a cancel scope) ---------------------------
-
-
-def _timeout_scope() -> dict[str, Any]:
-    return {"type": "http", "path": "/predict", "method": "POST", "headers": []}
-
-
-async def _no_receive() -> dict[str, Any]:
-    return {"type": "http.request", "body": b""}
-
-
-def test_the_time_limit_turns_only_its_own_cancellation_into_a_504() -> None:
-    import asyncio
-
-    from src.serve.errors import RequestTimeoutError
-    from src.serve.guards import TimeoutMiddleware
-
-    async def forever(scope: Any, receive: Any, send: Any) -> None:
-        await asyncio.sleep(3600)
-
-    async def sent(message: Any) -> None:
-        """Unused."""
-
-    async def timed_out() -> None:
-        await TimeoutMiddleware(forever, seconds=0.05)(_timeout_scope(), _no_receive, sent)
-
-    with pytest.raises(RequestTimeoutError):
-        asyncio.run(asyncio.wait_for(timed_out(), 5))
-
-    async def shut_down() -> bool:
-        task = asyncio.create_task(
-            TimeoutMiddleware(forever, seconds=30)(_timeout_scope(), _no_receive, sent)
-        )
-        await asyncio.sleep(0.01)
-        task.cancel()  # e.g. the server shutting down: must not become a 504
-        try:
-            await task
-        except asyncio.CancelledError:
-            return True
-        return False
-
-    assert asyncio.run(shut_down())
-
-
-def test_a_response_that_started_in_time_is_not_cut() -> None:
-    import asyncio
-
-    from src.serve.guards import TimeoutMiddleware
-
-    messages: list[Any] = []
-
-    async def slow_body(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await asyncio.sleep(0.15)  # past the deadline, but the answer has started
-        await send({"type": "http.response.body", "body": b"done"})
-
-    async def collect(message: Any) -> None:
-        messages.append(message)
-
-    async def scenario() -> int:
-        await TimeoutMiddleware(slow_body, seconds=0.05)(_timeout_scope(), _no_receive, collect)
-        return asyncio.current_task().cancelling()  # type: ignore[union-attr]
-
-    assert asyncio.run(scenario()) == 0
-    assert messages[-1]["body"] == b"done"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from src.serve.api_models import BatchPredictResponse, PredictResponse
 from src.serve.app import create_app
 from tests.unit_tests.serve.helpers import IRIS_ROW, AppClient, make_settings
 
@@ -75,3 +76,33 @@ def test_without_a_model_the_spec_still_builds(artifacts: Path) -> None:
         body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
         assert body["schema"]["type"] == "object"
         assert "PredictRequest" not in spec["components"]["schemas"]
+
+
+def test_the_per_model_responses_do_not_replace_the_static_ones(client: AppClient) -> None:
+    spec = client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    for path, static, dynamic in [
+        ("/predict", PredictResponse, "ModelPredictResponse"),
+        ("/predict/batch", BatchPredictResponse, "ModelBatchPredictResponse"),
+    ]:
+        ok = spec["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
+        assert ok["schema"]["$ref"].endswith(f"/{dynamic}")
+        # The static component is still the static model's (a label of any type), untouched.
+        assert "enum" not in str(components[static.__name__]["properties"].get("prediction"))
+    item = components["PredictionItem"]["properties"]["prediction"]
+    assert {"type": "string"} in item["anyOf"]
+    batch_items = components["ModelBatchPredictResponse"]["properties"]["predictions"]["items"]
+    assert batch_items["$ref"].endswith("/ModelPredictionItem")
+    assert components["ModelPredictionItem"]["properties"]["prediction"]["enum"] == [
+        "setosa",
+        "versicolor",
+        "virginica",
+    ]
+
+
+def test_without_a_model_the_static_responses_document_predictions(artifacts: Path) -> None:
+    with AppClient(create_app(make_settings(artifacts))) as client:
+        spec = client.get("/openapi.json").json()
+    ok = spec["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"]["$ref"].endswith("/PredictResponse")
+    assert "ModelPredictResponse" not in spec["components"]["schemas"]

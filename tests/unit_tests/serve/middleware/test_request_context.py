@@ -1,4 +1,5 @@
-"""Headers on every response, request ids, one JSON log line per request."""
+"""The request context: version headers on every response, request ids, the body limit,
+one JSON log line per request."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from loguru import logger
 
 from src.serve.app import create_app
-from src.serve.logging_setup import JsonSink, configure_logging
-from src.serve.middleware import request_id_from
+from src.serve.logging_setup import JsonSink
+from src.serve.middleware.request_context import request_id_from
 from src.serve.version import API_VERSION
 from tests.artifact_factory import BuiltArtifact
 from tests.unit_tests.serve.helpers import ADMIN, AUTH, IRIS_ROW, AppClient, make_settings
@@ -138,39 +139,3 @@ def test_one_json_log_line_per_request_with_request_id(
         404,
     )
     assert "etc/passwd" not in json.dumps(second)  # raw paths are not logged
-
-
-def test_text_logging_is_configurable(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("INFO", json=False)
-    logger.bind(request_id="rid-1").info("hello")
-    configure_logging("WARNING", json=True)
-    logger.info("hidden")
-    logger.warning("shown")
-    err = capsys.readouterr().err.splitlines()
-    assert "| INFO     | rid-1 |" in err[0]
-    assert err[0].endswith("hello")
-    assert json.loads(err[1])["message"] == "shown"
-    assert len(err) == 2
-    configure_logging("INFO", json=False)
-
-
-def test_stdlib_loggers_are_routed_through_loguru(capsys: pytest.CaptureFixture[str]) -> None:
-    import logging
-
-    configure_logging("INFO", json=True)
-    logging.getLogger("uvicorn.error").info("from uvicorn")
-    entry = json.loads(capsys.readouterr().err.splitlines()[-1])
-    assert entry["message"] == "from uvicorn"
-    assert entry["request_id"] == "-"
-    configure_logging("INFO", json=False)
-
-
-def test_uvicorn_access_log_stays_off(capsys: pytest.CaptureFixture[str]) -> None:
-    import logging
-
-    configure_logging("INFO", json=True)
-    access = logging.getLogger("uvicorn.access")
-    assert not access.hasHandlers()  # uvicorn writes its access line only when this is true
-    access.info("GET / 200")
-    assert "GET / 200" not in capsys.readouterr().err
-    configure_logging("INFO", json=False)

@@ -1,15 +1,17 @@
-"""Pure ASGI middleware: request id, body limit, version headers, access log and metrics.
+"""The request context (pure ASGI): request id, body limit, version headers, access log,
+request metrics, and the rendering of errors that reach it.
 
-It wraps the whole app (it is the outermost user middleware), so every response - errors,
-404s and unexpected exceptions included - carries ``X-Request-ID``, ``X-Model-Version`` and
-``X-API-Version``, is counted, and is logged once. Unexpected exceptions become a generic 500
-here (traceback in the server log only).
+It wraps the whole app (only the security headers sit outside it), so every response -
+errors, 404s and unexpected exceptions included - carries ``X-Request-ID``,
+``X-Model-Version`` and ``X-API-Version``, is counted, and is logged once. A
+:class:`~src.serve.errors.ServeError` raised below it (the lean /predict path, the time limit)
+is rendered here; unexpected exceptions become a generic 500 (traceback in the server log
+only).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -17,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.serve.api_models import REQUEST_ID_BYTES_RE
 from src.serve.errors import PayloadTooLargeError, ServeError, error_response, render_serve_error
 from src.serve.metrics import UNMATCHED_ROUTE
 
 if TYPE_CHECKING:
     from src.serve.state import ServeState
 
-REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 NO_MODEL_VERSION = b"none"
 
 
@@ -31,7 +33,7 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     """The client's ``X-Request-ID`` when it is short and safe, else a fresh uuid4 hex."""
     for name, value in headers:
         if name == b"x-request-id":
-            if REQUEST_ID_RE.fullmatch(value):
+            if REQUEST_ID_BYTES_RE.fullmatch(value):
                 return value.decode("ascii")
             break
     return new_request_id()
@@ -39,7 +41,7 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
 
 def new_request_id() -> str:
     """A random UUID version 4, as 32 hex digits: ``uuid.uuid4().hex`` without building a
-    ``UUID`` object (0.7 us instead of 2 us; this runs for every request)."""
+    ``UUID`` object (about three times cheaper; this runs for every request)."""
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -77,7 +79,7 @@ def too_large(limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"Request body exceeds the {limit}-byte limit (MAX_BODY_BYTES).")
 
 
-class ServeMiddleware:
+class RequestContextMiddleware:
     """See the module docstring."""
 
     def __init__(

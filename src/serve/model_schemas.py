@@ -1,19 +1,14 @@
-"""Request and response models.
+"""The request models of one loaded model, and the parsers the data plane calls.
 
-Two kinds live here:
-
-* static API models (health, model info, reload, errors, and generic prediction responses) that
-  routes declare so /openapi.json describes every response;
-* per-model request/response models built with ``pydantic.create_model`` from the loaded
-  model's metadata (:func:`build_model_schemas`): one field per feature with its real name and
-  type, ``extra="forbid"``, and an example taken from the training reference medians. They are
-  rebuilt only when a model is loaded, never per request.
+:func:`build_model_schemas` builds them with ``pydantic.create_model`` from the model's
+metadata: one field per feature with its real name and type, ``extra="forbid"``, and an
+example (the training medians, :func:`reference_row`). They are built once per model load,
+never per request. The static API models live in ``api_models.py``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
@@ -24,8 +19,9 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
+from src.serve.api_models import REQUEST_ID_RE, RequestId
 from src.serve.artifact import ArtifactMetadata, FeatureSpec
-from src.serve.backends.base import Row
+from src.serve.backends.base import Label, Row
 from src.serve.errors import (
     InvalidInputError,
     TooManyRowsError,
@@ -33,7 +29,6 @@ from src.serve.errors import (
     validation_message,
 )
 
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_CATEGORY_CHARS = 1024
 MAX_ABS_INTEGER = 2**53
 # Numbers too: the range where float64 holds every integer exactly. Far beyond any real
@@ -42,118 +37,9 @@ MAX_ABS_INTEGER = 2**53
 MAX_ABS_NUMBER = float(2**53)
 MAX_LISTED_CATEGORIES = 20
 BATCH_BODY_KEYS = frozenset({"records", "request_id"})
-REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN.removeprefix("^").removesuffix("$"))
-
-RequestId = Annotated[
-    str | None,
-    Field(
-        default=None,
-        pattern=REQUEST_ID_PATTERN,
-        description="Optional client id echoed in the response (1-128 of A-Z a-z 0-9 . _ : -).",
-    ),
-]
-Label = str | int | float | bool
-
-
-# --- static API models --------------------------------------------------------------------------
-
-
-class ErrorInfo(BaseModel):
-    """What went wrong."""
-
-    code: str = Field(description="Stable machine-readable error code.")
-    message: str = Field(description="Human-readable explanation.")
-    details: list[dict[str, str]] | None = Field(
-        None, description="Per-field problems for invalid input: {field, message}."
-    )
-
-
-class ErrorResponse(BaseModel):
-    """The body of every error response."""
-
-    error: ErrorInfo
-    request_id: str | None = Field(description="The request id (also in X-Request-ID).")
-
-
-class PredictionItem(BaseModel):
-    """One row's prediction."""
-
-    prediction: Label = Field(description="Class label (classifiers) or value (regressors).")
-    probabilities: dict[str, float] | None = Field(
-        description="Class label -> probability (classifiers with probabilities; else null)."
-    )
-
-
-class PredictResponse(PredictionItem):
-    """Answer to POST /predict."""
-
-    request_id: str
-    model_name: str
-    model_version: str
-    api_version: str
-
-
-class BatchPredictResponse(BaseModel):
-    """Answer to POST /predict/batch: predictions in the order of the records."""
-
-    request_id: str
-    predictions: list[PredictionItem]
-    model_name: str
-    model_version: str
-    api_version: str
-
-
-class HealthResponse(BaseModel):
-    """Readiness: 200 with status "ready", or 503 with status "not_ready" and a reason."""
-
-    status: Literal["ready", "not_ready"]
-    model_name: str
-    model_version: str | None
-    api_version: str
-    backend: str | None = None
-    reason: str | None = None
-
-
-class LiveResponse(BaseModel):
-    """Liveness."""
-
-    status: Literal["alive"]
-    api_version: str
-
-
-class ModelInfoResponse(BaseModel):
-    """Metadata of the model being served."""
-
-    model_name: str
-    model_version: str
-    task: Literal["classification", "regression"]
-    trainer_class: str
-    backend: str
-    created_at: str = Field(description="When the model was trained/published (UTC).")
-    loaded_at: str = Field(description="When this process loaded it (UTC).")
-    features: list[FeatureSpec]
-    target: dict[str, Any]
-    metrics: dict[str, Any]
-    data: dict[str, Any]
-    versions: dict[str, str]
-    run: dict[str, Any]
-    model_file: dict[str, Any]
-    onnx: dict[str, Any] | None
-    signing: dict[str, Any] | None
-    api_version: str
-
-
-class ReloadResponse(BaseModel):
-    """Outcome of POST /admin/reload."""
-
-    status: Literal["loaded", "unchanged"]
-    model_name: str
-    model_version: str
-    previous_version: str | None
-    api_version: str
-
-
-# --- per-model models -----------------------------------------------------------------------------
+#: Names of the per-model response components in /openapi.json; distinct from the static
+#: ``PredictResponse`` / ``BatchPredictResponse`` / ``PredictionItem`` of ``api_models.py``.
+MODEL_RESPONSE_NAMES = ("ModelPredictionItem", "ModelPredictResponse", "ModelBatchPredictResponse")
 
 
 def _reject_bool_and_str(value: Any) -> Any:
@@ -235,14 +121,11 @@ def _label_type(classes: list[Any] | None) -> Any:
 class ModelSchemas:
     """The pydantic models of one loaded model, and fast parsers built on them."""
 
-    record: type[BaseModel]
     request: type[BaseModel]
     batch_request: type[BaseModel]
     response: type[BaseModel]
-    prediction_item: type[BaseModel]
     batch_response: type[BaseModel]
     example: dict[str, Any]
-    example_row: tuple[Any, ...]
     getter: Callable[[BaseModel], Row]
     #: Feature names when every feature is a plain number: batches are then checked in bulk
     #: (:meth:`_parse_numeric_batch`), with the pydantic model as the fallback for errors.
@@ -327,10 +210,18 @@ def _invalid(exc: ValidationError) -> InvalidInputError:
 
 
 def build_model_schemas(
-    metadata: ArtifactMetadata, *, has_probabilities: bool, max_batch_rows: int
+    metadata: ArtifactMetadata,
+    *,
+    has_probabilities: bool,
+    max_batch_rows: int,
+    example: dict[str, Any] | None = None,
 ) -> ModelSchemas:
-    """Build the request/response models of one model from its metadata."""
-    example = reference_row(metadata)
+    """Build the request/response models of one model from its metadata.
+
+    ``example`` is the model's :func:`reference_row` when the caller already computed it.
+    """
+    if example is None:
+        example = reference_row(metadata)
     fields: dict[str, Any] = {}
     internal = []
     for i, feature in enumerate(metadata.features):
@@ -364,14 +255,15 @@ def build_model_schemas(
     )
     label = _label_type(metadata.target.classes) if metadata.task == "classification" else float
     probabilities = dict[str, float] | None if has_probabilities else None
+    item_name, response_name, batch_response_name = MODEL_RESPONSE_NAMES
     item = create_model(
-        "PredictionItem",
+        item_name,
         __doc__="One row's prediction.",
         prediction=(label, ...),
         probabilities=(probabilities, ...),
     )
     response = create_model(
-        "PredictResponse",
+        response_name,
         __base__=item,
         __doc__="Answer to POST /predict.",
         request_id=(str, ...),
@@ -380,7 +272,7 @@ def build_model_schemas(
         api_version=(str, ...),
     )
     batch_response = create_model(
-        "BatchPredictResponse",
+        batch_response_name,
         __doc__="Answer to POST /predict/batch.",
         request_id=(str, ...),
         predictions=(list[item], ...),  # type: ignore[valid-type]
@@ -393,14 +285,11 @@ def build_model_schemas(
         getter if len(internal) > 1 else (lambda obj: (getter(obj),))
     )
     return ModelSchemas(
-        record=record,
         request=request,
         batch_request=batch_request,
         response=response,
-        prediction_item=item,
         batch_response=batch_response,
         example=example,
-        example_row=tuple(example[f.name] for f in metadata.features),
         getter=row_getter,
         numeric_names=(
             metadata.feature_names if all(f.type == "number" for f in metadata.features) else None

@@ -1,0 +1,126 @@
+"""Static API models: what the routes answer (responses, errors, health, model info, reload).
+
+/openapi.json describes every response with these. The request models of the loaded model
+are built per model in ``model_schemas.py``; the request-id pattern they share with the
+``X-Request-ID`` header is defined here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from src.serve.artifact import FeatureSpec
+from src.serve.backends.base import Label
+
+#: A client-chosen request id (``X-Request-ID`` header or ``request_id`` body field).
+REQUEST_ID_CHARS = r"[A-Za-z0-9._:-]{1,128}"
+REQUEST_ID_PATTERN = f"^{REQUEST_ID_CHARS}$"
+REQUEST_ID_RE = re.compile(REQUEST_ID_CHARS)
+REQUEST_ID_BYTES_RE = re.compile(REQUEST_ID_CHARS.encode("ascii"))
+
+RequestId = Annotated[
+    str | None,
+    Field(
+        default=None,
+        pattern=REQUEST_ID_PATTERN,
+        description="Optional client id echoed in the response (1-128 of A-Z a-z 0-9 . _ : -).",
+    ),
+]
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong."""
+
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str = Field(description="Human-readable explanation.")
+    details: list[dict[str, str]] | None = Field(
+        None, description="Per-field problems for invalid input: {field, message}."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorInfo
+    request_id: str | None = Field(description="The request id (also in X-Request-ID).")
+
+
+class PredictionItem(BaseModel):
+    """One row's prediction."""
+
+    prediction: Label = Field(description="Class label (classifiers) or value (regressors).")
+    probabilities: dict[str, float] | None = Field(
+        description="Class label -> probability (classifiers with probabilities; else null)."
+    )
+
+
+class PredictResponse(PredictionItem):
+    """Answer to POST /predict."""
+
+    request_id: str
+    model_name: str
+    model_version: str
+    api_version: str
+
+
+class BatchPredictResponse(BaseModel):
+    """Answer to POST /predict/batch: predictions in the order of the records."""
+
+    request_id: str
+    predictions: list[PredictionItem]
+    model_name: str
+    model_version: str
+    api_version: str
+
+
+class HealthResponse(BaseModel):
+    """Readiness: 200 with status "ready", or 503 with status "not_ready" and a reason."""
+
+    status: Literal["ready", "not_ready"]
+    model_name: str
+    model_version: str | None
+    api_version: str
+    backend: str | None = None
+    reason: str | None = None
+
+
+class LiveResponse(BaseModel):
+    """Liveness."""
+
+    status: Literal["alive"]
+    api_version: str
+
+
+class ModelInfoResponse(BaseModel):
+    """Metadata of the model being served."""
+
+    model_name: str
+    model_version: str
+    task: Literal["classification", "regression"]
+    trainer_class: str
+    backend: str
+    created_at: str = Field(description="When the model was trained/published (UTC).")
+    loaded_at: str = Field(description="When this process loaded it (UTC).")
+    features: list[FeatureSpec]
+    target: dict[str, Any]
+    metrics: dict[str, Any]
+    data: dict[str, Any]
+    versions: dict[str, str]
+    run: dict[str, Any]
+    model_file: dict[str, Any]
+    onnx: dict[str, Any] | None
+    signing: dict[str, Any] | None
+    api_version: str
+
+
+class ReloadResponse(BaseModel):
+    """Outcome of POST /admin/reload."""
+
+    status: Literal["loaded", "unchanged"]
+    model_name: str
+    model_version: str
+    previous_version: str | None
+    api_version: str

@@ -1,0 +1,197 @@
+"""The data plane: the one handler of inference requests.
+
+Every step of ``POST /predict`` and ``POST /predict/batch`` is written here once, in this
+order: API key and rate limit (``auth.py``), the serving model and its readiness (503), the
+Content-Type (415), the JSON body (422), the model's request schema (422, or 413 over
+``MAX_BATCH_ROWS``), announcing a single row to the inference service (the micro-batcher waits
+for rows on their way), inference, the finite-output check (422 ``unscorable_input``) and the
+response body (orjson bytes).
+
+The adapters only translate: the plain-ASGI ``LeanPredict`` (``lean_predict.py``, what serves
+nearly all traffic) and the FastAPI routes of ``routes/predict.py`` (what /openapi.json
+documents) both call :meth:`DataPlane.predict` / :meth:`DataPlane.predict_batch` with the ASGI
+``scope`` and ``receive``. Errors are :class:`~src.serve.errors.ServeError` exceptions,
+rendered by ``errors.py`` (through the request-context middleware or FastAPI's handlers).
+
+The hot path avoids FastAPI ``Request`` objects and per-request allocations it can skip:
+headers are read from the raw ASGI list, the body is parsed and the answer serialised with
+orjson.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope
+
+from src.serve.errors import (
+    MAX_ERROR_DETAILS,
+    InvalidJSONError,
+    ModelNotReadyError,
+    NotFoundError,
+    UnscorableInputError,
+    UnsupportedMediaTypeError,
+)
+
+if TYPE_CHECKING:
+    from src.serve.backends.base import Prediction
+    from src.serve.loaded_model import LoadedModel
+    from src.serve.state import ServeState
+
+MAX_SHOWN_MEDIA_TYPE = 64
+
+
+def header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first header called ``name`` (lower-case bytes), decoded as latin-1."""
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    """415 unless the declared media type is JSON (a missing Content-Type counts as JSON)."""
+    if content_type is not None and not _is_json_media_type(content_type):
+        media = content_type.split(";", 1)[0].strip()
+        shown = f" {media!r}" if len(media) <= MAX_SHOWN_MEDIA_TYPE and media.isprintable() else ""
+        raise UnsupportedMediaTypeError(
+            f"Content-Type{shown} is not supported: send a JSON body with "
+            "'Content-Type: application/json'."
+        )
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body, as ``Request.body()`` reads it (``MAX_BODY_BYTES`` is enforced
+    by the ``receive`` the request-context middleware hands down)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The body parsed with orjson; 422 when empty or not JSON."""
+    if not body.strip():
+        raise InvalidJSONError("Request body is empty: send a JSON object.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSONError(f"Request body is not valid JSON: {exc}.") from None
+
+
+def _is_finite(prediction: Prediction) -> bool:
+    value = prediction.prediction
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    probabilities = prediction.probabilities
+    return probabilities is None or all(map(math.isfinite, probabilities.values()))
+
+
+def ensure_finite(predictions: Sequence[Prediction], *, batch: bool) -> None:
+    """Raise :class:`UnscorableInputError` (422) when any prediction is NaN or infinite: a
+    model's non-finite answer to a valid, bounded input is never sent as a 200 (or a 500)."""
+    if all(map(_is_finite, predictions)):  # the common case, in C-level loops (hot path)
+        return
+    bad = [i for i, prediction in enumerate(predictions) if not _is_finite(prediction)]
+    details = [
+        {
+            "field": f"records[{i}]" if batch else "body",
+            "message": "The model's output for this record is not finite",
+        }
+        for i in bad[:MAX_ERROR_DETAILS]
+    ]
+    raise UnscorableInputError(details=details)
+
+
+class DataPlane:
+    """Answers inference requests for the models this process serves (see the module
+    docstring). ``model_name`` selects a model; today the process serves one, and ``None``
+    means that one."""
+
+    def __init__(self, state: ServeState) -> None:
+        self.state = state
+        self._auth = state.auth
+        self._store = state.store
+        self._inference = state.inference
+        self._api_version = state.api_version
+        self._max_batch_rows = state.settings.max_batch_rows
+
+    def ready_model(self, scope: Scope, model_name: str | None = None) -> LoadedModel:
+        """The serving model, pinned for this request (its version labels the response and
+        the log line), or :class:`ModelNotReadyError` (503) with the reason."""
+        model = self._store.current
+        if model is None:
+            raise ModelNotReadyError(f"No model is loaded: {self._store.not_ready_reason}.")
+        if model_name is not None and model_name != model.name:
+            raise NotFoundError(f"No model named {model_name!r} is served here.")
+        scope["state"]["model_version"] = model.version
+        return model
+
+    def _admit(self, scope: Scope, model_name: str | None) -> LoadedModel:
+        """Key and rate limit, the model (503), then a JSON Content-Type (415)."""
+        headers = scope["headers"]
+        self._auth.check_headers(headers)
+        model = self.ready_model(scope, model_name)
+        check_json_content_type(header_value(headers, b"content-type"))
+        return model
+
+    async def predict(self, scope: Scope, receive: Receive, model_name: str | None = None) -> bytes:
+        """``POST /predict``: one record -> the JSON answer (bytes)."""
+        inference = self._inference
+        inference.row_arriving()
+        try:
+            model = self._admit(scope, model_name)
+            row, client_id = model.schemas.parse_record(parse_json_body(await read_body(receive)))
+        finally:
+            inference.row_arrived()
+        (result,) = await inference.infer(model, [row])
+        ensure_finite((result,), batch=False)
+        return orjson.dumps(
+            {
+                "request_id": client_id or scope["state"]["request_id"],
+                "prediction": result.prediction,
+                "probabilities": result.probabilities,
+                "model_name": model.name,
+                "model_version": model.version,
+                "api_version": self._api_version,
+            }
+        )
+
+    async def predict_batch(
+        self, scope: Scope, receive: Receive, model_name: str | None = None
+    ) -> bytes:
+        """``POST /predict/batch``: up to ``MAX_BATCH_ROWS`` records -> the JSON answer."""
+        model = self._admit(scope, model_name)
+        body = parse_json_body(await read_body(receive))
+        rows, client_id = model.schemas.parse_batch(body, self._max_batch_rows)
+        results = await self._inference.infer(model, rows)
+        ensure_finite(results, batch=True)
+        return orjson.dumps(
+            {
+                "request_id": client_id or scope["state"]["request_id"],
+                "predictions": [
+                    {"prediction": r.prediction, "probabilities": r.probabilities} for r in results
+                ],
+                "model_name": model.name,
+                "model_version": model.version,
+                "api_version": self._api_version,
+            }
+        )
