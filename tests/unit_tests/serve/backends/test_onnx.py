@@ -1,11 +1,9 @@
-"""The ONNX backend and the backend choice: INFERENCE_BACKEND, ALLOW_PICKLE, sha256, parity."""
+"""The ONNX backend: answers equal to scikit-learn's, sha256 and parity checks, graph shapes."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +11,19 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from loguru import logger
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from src.serve.app import create_app
 from src.serve.artifact import resolve
 from src.serve.backends.onnx import OnnxBackend
 from src.serve.backends.sklearn import SklearnBackend
-from src.serve.errors import IncompatibleArtifactError, IntegrityError
+from src.serve.errors import IncompatibleArtifactError, IntegrityError, OnnxUnsupportedError
 from src.serve.loaded_model import build_loaded_model
-from src.serve.settings import SettingsError
 from tests.artifact_factory import BuiltArtifact, build_iris_artifact, iris_frame
+from tests.unit_tests.serve.backends.support import LogLines, app_client, corrupt_onnx, iris_records
 from tests.unit_tests.serve.helpers import (
     AUTH,
     AppClient,
@@ -40,11 +36,6 @@ PROBA_TOLERANCE = 1e-5
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _records() -> list[dict[str, float]]:
-    frame, _ = iris_frame()
-    return frame.to_dict(orient="records")
 
 
 def _rewrite_metadata(directory: Path, **fields: Any) -> None:
@@ -75,40 +66,8 @@ def _version_dir(root: Path, name: str) -> Path:
     return root / name / (root / name / "LATEST").read_text().strip()
 
 
-@pytest.fixture
-def iris_onnx(artifacts: Path) -> BuiltArtifact:
-    """The iris pipeline published with model.onnx."""
-    return build_iris_artifact(artifacts, with_onnx=True)
-
-
-class LogLines(list[str]):
-    """Messages logged from :meth:`start` (create_app reconfigures loguru: start after it)."""
-
-    handler: int | None = None
-
-    def start(self) -> None:
-        self.handler = logger.add(lambda m: self.append(str(m.record["message"])), level="INFO")
-
-
-@pytest.fixture
-def log_lines() -> Iterator[LogLines]:
-    """Messages logged during the test (from the moment the app exists)."""
-    lines = LogLines()
-    lines.start()
-    yield lines
-    with contextlib.suppress(ValueError):  # already removed by a logging reconfiguration
-        logger.remove(lines.handler)
-
-
-def _client(artifacts: Path, log: LogLines | None = None, **settings: Any) -> AppClient:
-    app = create_app(make_settings(artifacts, **settings))
-    if log is not None:
-        log.start()
-    return AppClient(app)
-
-
 def _predict_all(client: AppClient) -> list[dict[str, Any]]:
-    response = client.post("/predict/batch", json={"records": _records()}, headers=AUTH)
+    response = client.post("/predict/batch", json={"records": iris_records()}, headers=AUTH)
     assert response.status_code == 200, response.text
     return response.json()["predictions"]
 
@@ -121,34 +80,25 @@ def _assert_same_answers(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> No
             assert abs(value - pb["probabilities"][key]) <= PROBA_TOLERANCE
 
 
-# --- choice and parity --------------------------------------------------------------------------
-
-
-def test_auto_serves_onnx_and_health_and_model_say_so(
-    clean_env: pytest.MonkeyPatch, artifacts: Path, iris_onnx: BuiltArtifact
-) -> None:
-    with _client(artifacts) as client:
-        assert client.get("/health").json()["backend"] == "onnx"
-        assert client.get("/model", headers=AUTH).json()["backend"] == "onnx"
-        assert 'backend="onnx"' in client.get("/metrics").text
+# --- parity and integrity ----------------------------------------------------------------------
 
 
 def test_onnx_answers_equal_sklearn_answers_on_iris(
     clean_env: pytest.MonkeyPatch, artifacts: Path, iris_onnx: BuiltArtifact
 ) -> None:
-    with _client(artifacts, inference_backend="onnx") as onnx_client:
+    with app_client(artifacts, inference_backend="onnx") as onnx_client:
         assert onnx_client.get("/health").json()["backend"] == "onnx"
         onnx_batch = _predict_all(onnx_client)
         onnx_single = [
             onnx_client.post("/predict", json=record, headers=AUTH).json()
-            for record in _records()[::10]
+            for record in iris_records()[::10]
         ]
-    with _client(artifacts, inference_backend="sklearn") as sk_client:
+    with app_client(artifacts, inference_backend="sklearn") as sk_client:
         assert sk_client.get("/health").json()["backend"] == "sklearn"
         sk_batch = _predict_all(sk_client)
         sk_single = [
             sk_client.post("/predict", json=record, headers=AUTH).json()
-            for record in _records()[::10]
+            for record in iris_records()[::10]
         ]
     assert len({p["prediction"] for p in onnx_batch}) == 3  # all classes occur
     _assert_same_answers(onnx_batch, sk_batch)
@@ -156,61 +106,15 @@ def test_onnx_answers_equal_sklearn_answers_on_iris(
     assert onnx_batch[0]["probabilities"] != sk_batch[0]["probabilities"]  # really two runtimes
 
 
-def test_a_model_without_onnx_is_served_by_sklearn_under_auto(
-    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact, log_lines: LogLines
-) -> None:
-    with _client(artifacts, log_lines) as client:
-        health = client.get("/health").json()
-        assert health["status"] == "ready"
-        assert health["backend"] == "sklearn"
-        assert client.post("/predict", json=_records()[0], headers=AUTH).status_code == 200
-    assert any("no model.onnx is published" in line for line in log_lines)
-
-
-def test_a_model_without_onnx_is_refused_under_onnx(
-    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
-) -> None:
-    with _client(artifacts, inference_backend="onnx") as client:
-        health = client.get("/health")
-        assert health.status_code == 503
-        reason = health.json()["reason"]
-        assert "no model.onnx is published" in reason
-        assert "INFERENCE_BACKEND=onnx" in reason
-        assert "not exported by the test factory" in reason  # metadata's reason is quoted
-        assert client.post("/predict", json=_records()[0], headers=AUTH).status_code == 503
-
-
-def _corrupt_onnx(built: BuiltArtifact) -> None:
-    path = built.directory / "model.onnx"
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # same size, different bytes; metadata keeps the old sha256
-    path.write_bytes(bytes(data))
-
-
 def test_a_corrupted_onnx_file_is_refused_by_its_sha256(
     artifacts: Path, iris_onnx: BuiltArtifact
 ) -> None:
-    _corrupt_onnx(iris_onnx)
+    corrupt_onnx(iris_onnx)
     ref = resolve(artifacts, "iris_classifier")
     with pytest.raises(IntegrityError, match=r"sha256 of model\.onnx"):
         build_loaded_model(ref, make_settings(artifacts, inference_backend="onnx"))
     with pytest.raises(IntegrityError, match="ALLOW_PICKLE=false"):
         build_loaded_model(ref, make_settings(artifacts, allow_pickle=False))
-
-
-def test_auto_falls_back_to_sklearn_for_a_corrupted_onnx_and_logs_why(
-    clean_env: pytest.MonkeyPatch,
-    artifacts: Path,
-    iris_onnx: BuiltArtifact,
-    log_lines: LogLines,
-) -> None:
-    _corrupt_onnx(iris_onnx)
-    with _client(artifacts, log_lines) as client:
-        assert client.get("/health").json()["backend"] == "sklearn"
-        assert client.post("/predict", json=_records()[0], headers=AUTH).status_code == 200
-    assert any(
-        "serving with scikit-learn" in line and "sha256 of model.onnx" in line for line in log_lines
-    )
 
 
 def test_a_missing_onnx_file_is_refused_under_onnx(
@@ -233,7 +137,7 @@ def test_recorded_parity_failure_disqualifies_the_graph(artifacts: Path) -> None
     ref = resolve(artifacts, "iris_classifier")
     model = build_loaded_model(ref, make_settings(artifacts))
     assert isinstance(model.backend, SklearnBackend)
-    with pytest.raises(IncompatibleArtifactError, match="parity"):
+    with pytest.raises(OnnxUnsupportedError, match="parity"):
         build_loaded_model(ref, make_settings(artifacts, inference_backend="onnx"))
 
 
@@ -249,7 +153,7 @@ def test_a_forest_without_scaler_converts_and_matches(artifacts: Path) -> None:
     onnx_model = build_loaded_model(ref, settings)
     sk_model = build_loaded_model(ref, make_settings(artifacts, inference_backend="sklearn"))
     assert isinstance(onnx_model.backend, OnnxBackend)
-    rows = [tuple(r.values()) for r in _records()]
+    rows = [tuple(r.values()) for r in iris_records()]
     got, want = onnx_model.backend.predict(rows), sk_model.backend.predict(rows)
     assert [p.prediction for p in got] == [p.prediction for p in want]
     assert all(
@@ -257,48 +161,6 @@ def test_a_forest_without_scaler_converts_and_matches(artifacts: Path) -> None:
         for g, w in zip(got, want, strict=True)
         for k in w.probabilities or {}
     )
-
-
-# --- ALLOW_PICKLE -------------------------------------------------------------------------------
-
-
-def test_allow_pickle_false_serves_onnx_without_ever_reading_the_pickle(
-    clean_env: pytest.MonkeyPatch, artifacts: Path, iris_onnx: BuiltArtifact
-) -> None:
-    # Garbage in place of the pickle while metadata keeps the original sha256 and size: any
-    # read would be refused by the sha256 check, any unpickle would fail.
-    pickle_path = iris_onnx.directory / "model.joblib"
-    pickle_path.write_bytes(b"\x00" * pickle_path.stat().st_size)
-
-    def forbidden(*_: object, **__: object) -> None:
-        raise AssertionError("model.joblib must not be unpickled")
-
-    clean_env.setattr(joblib, "load", forbidden)
-    with _client(artifacts, allow_pickle=False) as client:
-        assert client.get("/health").json()["backend"] == "onnx"
-        response = client.post("/predict", json=_records()[0], headers=AUTH)
-        assert response.status_code == 200
-        assert response.json()["prediction"] == "setosa"
-
-
-def test_allow_pickle_false_refuses_a_model_without_onnx(
-    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
-) -> None:
-    def forbidden(*_: object, **__: object) -> None:
-        raise AssertionError("model.joblib must not be unpickled")
-
-    clean_env.setattr(joblib, "load", forbidden)
-    with _client(artifacts, allow_pickle=False) as client:
-        health = client.get("/health")
-        assert health.status_code == 503
-        reason = health.json()["reason"]
-        assert "no model.onnx is published" in reason
-        assert "ALLOW_PICKLE=false" in reason
-
-
-def test_sklearn_backend_without_pickles_is_an_invalid_setting(artifacts: Path) -> None:
-    with pytest.raises(SettingsError, match="INFERENCE_BACKEND=sklearn needs ALLOW_PICKLE=true"):
-        make_settings(artifacts, inference_backend="sklearn", allow_pickle=False)
 
 
 # --- graph shapes -------------------------------------------------------------------------------
@@ -318,7 +180,7 @@ def test_double_input_graphs_are_fed_float64(artifacts: Path, iris: BuiltArtifac
     model = build_loaded_model(resolve(artifacts, "iris_classifier"), make_settings(artifacts))
     assert isinstance(model.backend, OnnxBackend)
     assert model.backend._session.get_inputs()[0].type == "tensor(double)"
-    rows = [tuple(r.values()) for r in _records()]
+    rows = [tuple(r.values()) for r in iris_records()]
     got = model.backend.predict(rows)
     want = pipeline.predict_proba(frame)
     assert np.abs(np.array([list(p.probabilities.values()) for p in got]) - want).max() < 1e-6  # type: ignore[union-attr]
