@@ -8,14 +8,14 @@ multiplies throughput where compiling the model (ONNX) is not possible.
 
 How a single-row request is answered:
 
-1. The request handler validates its row first (a malformed row never enters the queue) and awaits
-   :meth:`MicroBatcher.infer`, which queues the row with a future.
+1. The request handler announces the row (:meth:`MicroBatcher.row_arriving`), validates it
+   (a malformed row never enters the queue), then awaits :meth:`MicroBatcher.infer`, which
+   queues the row with a future.
 2. A batch is dispatched when ``BATCH_MAX_SIZE`` rows are queued, when the oldest queued row
-   has waited ``BATCH_MAX_WAIT_MS``, or at once when no other single-row request is on its
-   way (requests are announced as they arrive, see :meth:`MicroBatcher.row_arriving`): a
-   lone request never waits for company that is not coming. One batch runs at a time (the
-   worker has one core's worth of GIL); rows arriving meanwhile queue for the next batch,
-   which is how batches grow with load.
+   has waited ``BATCH_MAX_WAIT_MS``, or at once when no other announced row is still being
+   read: a lone request never waits for company that is not coming. One batch runs at a
+   time (the worker has one core's worth of GIL); rows arriving meanwhile queue for the next
+   batch, which is how batches grow with load.
 3. The batch is one backend call (inline when measured under ~50 us, else in the thread
    pool). If it raises, each row is retried alone so only the failing row's request fails.
    The hooks (metrics, drift monitoring) see every answered row, once per backend call.
