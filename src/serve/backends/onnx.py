@@ -55,6 +55,11 @@ def session_options() -> ort.SessionOptions:
     return options
 
 
+def _first_line(exc: Exception) -> str:
+    """The first line of an onnxruntime error, short enough for a log line and a reason."""
+    return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
 def _dtype(node: Any) -> Any:
     dtype = NUMPY_DTYPES.get(node.type)
     if dtype is None:
@@ -128,8 +133,9 @@ class OnnxBackend(Backend):
                 model_bytes, session_options(), providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own (Fail, InvalidGraph, ...) types
-            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-            raise OnnxUnsupportedError(f"onnxruntime cannot load model.onnx: {first_line}") from exc
+            raise OnnxUnsupportedError(
+                f"onnxruntime cannot load model.onnx: {_first_line(exc)}"
+            ) from exc
         self._session = session
         self._run = session.run
         inputs = session.get_inputs()
@@ -179,8 +185,9 @@ class OnnxBackend(Backend):
         try:
             results = self._run(self._outputs, self._feed([probe_row]))
         except Exception as exc:
-            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-            raise OnnxUnsupportedError(f"the graph fails on a typical row: {first_line}") from exc
+            raise OnnxUnsupportedError(
+                f"the graph fails on a typical row: {_first_line(exc)}"
+            ) from exc
         if self._classifier:
             label = results[0].reshape(-1).tolist()[0]
             if label not in self._label_of:
