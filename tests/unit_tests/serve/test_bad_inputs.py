@@ -1,4 +1,4 @@
-"""The bad-input table (issue 6): each row is one request a client could send, answered with a
+"""The bad-input table: each row is one request a client could send, answered with a
 documented status and the JSON error body, and the service is healthy afterwards.
 
 Decisions (the service is strict: it never guesses what a client meant):

@@ -1,4 +1,4 @@
-"""Property-based API fuzzing (issue 6): schemathesis drives the real ASGI app from its own
+"""Property-based API fuzzing: schemathesis drives the real ASGI app from its own
 OpenAPI schema, with auth on and a signed model loaded.
 
 Every operation in ``/openapi.json`` gets valid (positive) and invalid (negative) requests,

@@ -1,5 +1,5 @@
 """Signatures are on by default, so every way of running the project must hand the same signing
-key to training and serving (issue 6): the nox sessions (local key file), docker compose (one
+key to training and serving: the nox sessions (local key file), docker compose (one
 secret) and Kubernetes (one Secret). Nothing turns ALLOW_UNSIGNED on behind the user's back.
 """
 
