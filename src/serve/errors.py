@@ -230,10 +230,9 @@ _HTTP_CODES: dict[int, str] = {
 }
 
 
-def request_id_of(request_or_scope: Request | Mapping[str, Any]) -> str | None:
-    """The request id the middleware assigned (``scope["state"]["request_id"]``)."""
-    scope = request_or_scope.scope if isinstance(request_or_scope, Request) else request_or_scope
-    state = scope.get("state") or {}
+def request_id_of(request: Request) -> str | None:
+    """The request id the request-context middleware assigned (``scope["state"]``)."""
+    state = request.scope.get("state") or {}
     return state.get("request_id")
 
 
