@@ -207,7 +207,6 @@ def test_both_adapters_announce_a_single_row_to_the_batcher(
         assert client.post("/predict", json={}, headers=AUTH).status_code == 422
         assert client.post("/predict", json=IRIS_ROW).status_code == 401
         assert batcher.events == ["arriving", "arrived"] * 2
-        assert batcher._arriving == 0
         batcher.events.clear()
         # A batch request is not a single row: nothing to announce.
         body = {"records": [IRIS_ROW, IRIS_ROW]}
