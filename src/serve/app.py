@@ -41,7 +41,8 @@ from src.serve.logging_setup import configure_logging
 from src.serve.metrics import MULTIPROC_ENV, Metrics, PredictionMetricsHook
 from src.serve.middleware import ServeMiddleware
 from src.serve.model_store import ModelStore
-from src.serve.monitoring.service import MonitoringConfig, MonitoringService
+from src.serve.monitoring.config import MonitoringConfig
+from src.serve.monitoring.service import MonitoringService
 from src.serve.openapi import install_openapi
 from src.serve.ratelimit import RateLimiter
 from src.serve.routes import build_api_router
