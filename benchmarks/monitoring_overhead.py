@@ -106,14 +106,20 @@ def in_process_costs(root: Path) -> dict[str, float]:
 
     from src.serve.backends.base import Prediction
     from src.serve.monitoring import ModelMonitor
-    from src.serve.monitoring.service import MonitoringConfig, MonitoringService
+    from src.serve.monitoring.config import MonitoringConfig, default_thresholds
+    from src.serve.monitoring.service import MonitoringService
 
     directory = root / "iris" / (root / "iris" / "LATEST").read_text().strip()
     metadata = json.loads((directory / "metadata.json").read_text())
     row = tuple(IRIS_ROW.values())
-    monitor = ModelMonitor(metadata, window=1000, cache_seconds=0)
+    config = MonitoringConfig(
+        window=1000, thresholds=default_thresholds(), cache_seconds=0, refresh_seconds=0
+    )
+    monitor = ModelMonitor(
+        metadata, window=config.window, thresholds=config.thresholds, cache_seconds=0
+    )
     model = SimpleNamespace(raw_metadata=metadata, name="iris", version="v")
-    service = MonitoringService(MonitoringConfig(window=1000, cache_seconds=0))
+    service = MonitoringService(config)
     service.on_model_loaded(model, None)  # type: ignore[arg-type]
     rows, predictions = [row], [Prediction("versicolor", None)]
     n = 200_000

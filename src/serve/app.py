@@ -44,7 +44,8 @@ from src.serve.middleware.request_context import RequestContextMiddleware
 from src.serve.middleware.security_headers import SecurityHeadersMiddleware
 from src.serve.middleware.time_limit import TimeLimitMiddleware
 from src.serve.model_store import ModelStore
-from src.serve.monitoring.service import MonitoringConfig, MonitoringService
+from src.serve.monitoring.config import MonitoringConfig
+from src.serve.monitoring.service import MonitoringService
 from src.serve.openapi import install_openapi
 from src.serve.ratelimit import RateLimiter
 from src.serve.routes import build_api_router

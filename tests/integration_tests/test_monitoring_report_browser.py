@@ -1,4 +1,4 @@
-"""The offline drift report opens in headless Chromium without errors (issue 7).
+"""The offline drift report opens in headless Chromium without errors.
 
 Skips when no Chromium is installed (Debian: ``apt-get install chromium``), unless
 ``REQUIRE_SYSTEM_TOOLS=1``, which turns the skip into a failure (CI images that ship it).
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src.serve.monitoring.report import main as report_main
+from src.serve.monitoring.report.cli import main as report_main
 from tests.artifact_factory import IRIS_FEATURES, build_iris_artifact
 from tests.unit_tests.serve.monitoring.helpers import iris_traffic
 

@@ -1,7 +1,7 @@
 """Drift math against the artifact's reference statistics (docs/artifact.md).
 
 Everything here is pure and allocation-light; the online monitor (``window.py``) and the
-offline report (``report.py``) share it, so a window and a CSV are judged the same way.
+offline report (the ``report`` package) share it, so a window and a CSV are judged the same way.
 
 - Numeric features are binned on the reference's decile edges exactly as training binned
   them (``numpy.histogram`` after clipping): a value below the first edge counts in the first
@@ -41,6 +41,8 @@ STATUS_CODES: dict[str, int] = {
 UNKNOWN_CODE = -1.0
 MISSING_CODE = -2.0
 UNKNOWN_LABEL = "__unknown__"
+#: Fractions are clipped below at this value so empty bins keep the PSI finite.
+PSI_EPSILON = 1e-4
 
 
 class MonitoringError(ValueError):
@@ -55,12 +57,15 @@ class Thresholds:
     ``drift``. With fewer than ``min_samples`` non-missing values the status is
     ``insufficient_data``: PSI on n rows has a sampling noise floor of about ``(bins - 1) / n``
     (0.045 for 10 bins and 200 rows), so tiny windows would raise false alarms.
+
+    The service builds them from its settings (``MonitoringConfig.from_settings``), the
+    offline report from its options, whose defaults are those settings' defaults.
     """
 
-    warn: float = 0.1
-    drift: float = 0.25
-    min_samples: int = 200
-    epsilon: float = 1e-4
+    warn: float
+    drift: float
+    min_samples: int
+    epsilon: float = PSI_EPSILON
 
     def __post_init__(self) -> None:
         if not (0 < self.warn < self.drift):
@@ -103,7 +108,7 @@ def worst_status(statuses: Sequence[str]) -> str:
     return STATUS_NO_REFERENCE if statuses else STATUS_INSUFFICIENT
 
 
-def psi(reference: ArrayLike, current: ArrayLike, epsilon: float = 1e-4) -> float:
+def psi(reference: ArrayLike, current: ArrayLike, epsilon: float = PSI_EPSILON) -> float:
     """Population stability index of ``current`` against ``reference`` over the same bins.
 
     Both may be fractions or counts (each is normalised). Returns NaN when ``current`` is

@@ -15,25 +15,136 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from src.serve.monitoring.drift import STATUS_CODES, STATUS_NO_REFERENCE
 
-#: Every series name this module exports (the alert-rule test checks names against it).
-METRIC_NAMES = (
+if TYPE_CHECKING:
+    from src.serve.monitoring.window import ModelMonitor
+
+FEATURE_LABELS = ("model_name", "feature")
+MODEL_LABELS = ("model_name",)
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One exported series: its name, help text and labels."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...]
+
+    @property
+    def exported_name(self) -> str:
+        """The name as scraped."""
+        return self.name
+
+
+@dataclass(frozen=True)
+class GaugeSpec(SeriesSpec):
+    """A gauge, and how its values from several workers combine (worst, or summed)."""
+
+    multiprocess_mode: Literal["livemax", "livesum"]
+
+
+@dataclass(frozen=True)
+class CounterSpec(SeriesSpec):
+    """A counter (summed over workers)."""
+
+    @property
+    def exported_name(self) -> str:
+        """The name as scraped, with the ``_total`` suffix of counters."""
+        return f"{self.name}_total"
+
+
+FEATURE_PSI = GaugeSpec(
     "model_feature_drift_psi",
-    "model_feature_drift_status",
-    "model_prediction_drift_psi",
-    "model_prediction_drift_status",
-    "model_input_missing_total",
-    "model_input_out_of_range_total",
-    "model_input_unknown_category_total",
-    "model_monitoring_rows_total",
-    "model_monitoring_window_rows",
-    "model_monitoring_window_size",
+    "PSI of each input feature over the recent window vs the training reference "
+    "(NaN before any value was seen).",
+    FEATURE_LABELS,
+    "livemax",
 )
+FEATURE_STATUS = GaugeSpec(
+    "model_feature_drift_status",
+    "Drift verdict per feature: 2 drift, 1 warn, 0 ok, -1 insufficient data, "
+    "-2 no reference statistics.",
+    FEATURE_LABELS,
+    "livemax",
+)
+PREDICTION_PSI = GaugeSpec(
+    "model_prediction_drift_psi",
+    "PSI of the predicted classes (or binned predicted values) vs the training "
+    "target distribution.",
+    MODEL_LABELS,
+    "livemax",
+)
+PREDICTION_STATUS = GaugeSpec(
+    "model_prediction_drift_status",
+    "Drift verdict of the predictions (codes as model_feature_drift_status).",
+    MODEL_LABELS,
+    "livemax",
+)
+MISSING = CounterSpec(
+    "model_input_missing", "Input values that were missing, per feature.", FEATURE_LABELS
+)
+OUT_OF_RANGE = CounterSpec(
+    "model_input_out_of_range",
+    "Numeric input values outside the training [min, max] range, per feature.",
+    FEATURE_LABELS,
+)
+UNKNOWN_CATEGORY = CounterSpec(
+    "model_input_unknown_category",
+    "Categorical input values not among the training categories, per feature.",
+    FEATURE_LABELS,
+)
+ROWS = CounterSpec(
+    "model_monitoring_rows",
+    "Rows the monitor has seen (the denominator for the data-quality counters).",
+    MODEL_LABELS,
+)
+WINDOW_ROWS = GaugeSpec(
+    "model_monitoring_window_rows",
+    "Rows currently in the monitoring window (summed over workers).",
+    MODEL_LABELS,
+    "livesum",
+)
+WINDOW_SIZE = GaugeSpec(
+    "model_monitoring_window_size",
+    "Capacity of the monitoring window in rows (summed over workers).",
+    MODEL_LABELS,
+    "livesum",
+)
+SERIES = (
+    FEATURE_PSI,
+    FEATURE_STATUS,
+    PREDICTION_PSI,
+    PREDICTION_STATUS,
+    MISSING,
+    OUT_OF_RANGE,
+    UNKNOWN_CATEGORY,
+    ROWS,
+    WINDOW_ROWS,
+    WINDOW_SIZE,
+)
+#: Every series name this module exports (the alert-rule test checks names against it).
+METRIC_NAMES = tuple(spec.exported_name for spec in SERIES)
+
+
+def _gauge(spec: GaugeSpec, registry: CollectorRegistry) -> Gauge:
+    return Gauge(
+        spec.name,
+        spec.documentation,
+        spec.labels,
+        registry=registry,
+        multiprocess_mode=spec.multiprocess_mode,
+    )
+
+
+def _counter(spec: CounterSpec, registry: CollectorRegistry) -> Counter:
+    return Counter(spec.name, spec.documentation, spec.labels, registry=registry)
 
 
 class MonitoringMetrics:
@@ -41,76 +152,16 @@ class MonitoringMetrics:
 
     def __init__(self, registry: CollectorRegistry, *, multiprocess: bool = False) -> None:
         self.multiprocess = multiprocess
-        features = ["model_name", "feature"]
-        self.feature_psi = Gauge(
-            "model_feature_drift_psi",
-            "PSI of each input feature over the recent window vs the training reference "
-            "(NaN before any value was seen).",
-            features,
-            registry=registry,
-            multiprocess_mode="livemax",
-        )
-        self.feature_status = Gauge(
-            "model_feature_drift_status",
-            "Drift verdict per feature: 2 drift, 1 warn, 0 ok, -1 insufficient data, "
-            "-2 no reference statistics.",
-            features,
-            registry=registry,
-            multiprocess_mode="livemax",
-        )
-        self.prediction_psi = Gauge(
-            "model_prediction_drift_psi",
-            "PSI of the predicted classes (or binned predicted values) vs the training "
-            "target distribution.",
-            ["model_name"],
-            registry=registry,
-            multiprocess_mode="livemax",
-        )
-        self.prediction_status = Gauge(
-            "model_prediction_drift_status",
-            "Drift verdict of the predictions (codes as model_feature_drift_status).",
-            ["model_name"],
-            registry=registry,
-            multiprocess_mode="livemax",
-        )
-        self.missing = Counter(
-            "model_input_missing",
-            "Input values that were missing, per feature.",
-            features,
-            registry=registry,
-        )
-        self.out_of_range = Counter(
-            "model_input_out_of_range",
-            "Numeric input values outside the training [min, max] range, per feature.",
-            features,
-            registry=registry,
-        )
-        self.unknown = Counter(
-            "model_input_unknown_category",
-            "Categorical input values not among the training categories, per feature.",
-            features,
-            registry=registry,
-        )
-        self.rows = Counter(
-            "model_monitoring_rows",
-            "Rows the monitor has seen (the denominator for the data-quality counters).",
-            ["model_name"],
-            registry=registry,
-        )
-        self.window_rows = Gauge(
-            "model_monitoring_window_rows",
-            "Rows currently in the monitoring window (summed over workers).",
-            ["model_name"],
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.window_size = Gauge(
-            "model_monitoring_window_size",
-            "Capacity of the monitoring window in rows (summed over workers).",
-            ["model_name"],
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
+        self.feature_psi = _gauge(FEATURE_PSI, registry)
+        self.feature_status = _gauge(FEATURE_STATUS, registry)
+        self.prediction_psi = _gauge(PREDICTION_PSI, registry)
+        self.prediction_status = _gauge(PREDICTION_STATUS, registry)
+        self.missing = _counter(MISSING, registry)
+        self.out_of_range = _counter(OUT_OF_RANGE, registry)
+        self.unknown = _counter(UNKNOWN_CATEGORY, registry)
+        self.rows = _counter(ROWS, registry)
+        self.window_rows = _gauge(WINDOW_ROWS, registry)
+        self.window_size = _gauge(WINDOW_SIZE, registry)
         self._quality_counters = (
             ("missing", self.missing),
             ("out_of_range", self.out_of_range),
@@ -120,7 +171,7 @@ class MonitoringMetrics:
         self._published: dict[str, Any] = {"monitor": None, "totals": {}, "rows": 0}
         self._labels: set[tuple[str, str]] = set()
 
-    def publish(self, monitor: Any, snapshot: dict[str, Any]) -> None:
+    def publish(self, monitor: ModelMonitor, snapshot: dict[str, Any]) -> None:
         """Set the series from ``snapshot`` (of ``monitor``); counters advance by the delta."""
         model = snapshot["model_name"]
         with self._lock:

@@ -1,4 +1,4 @@
-"""The monitor inside the service: a serving hook, the Prometheus refresh, and its settings.
+"""The monitor inside the service: a serving hook and the Prometheus refresh.
 
 :class:`MonitoringService` is registered as a :class:`~src.serve.hooks.ServeHook`:
 
@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
-from src.serve.monitoring.drift import MonitoringError, Thresholds
+from src.serve.monitoring.config import MonitoringConfig
+from src.serve.monitoring.drift import MonitoringError
 from src.serve.monitoring.prometheus import MonitoringMetrics
-from src.serve.monitoring.window import DEFAULT_WINDOW, ModelMonitor
+from src.serve.monitoring.window import ModelMonitor
 
 if TYPE_CHECKING:
     from src.serve.backends.base import Prediction, Row
@@ -34,38 +34,6 @@ if TYPE_CHECKING:
 
 
 _PREDICTION = attrgetter("prediction")
-
-
-@dataclass(frozen=True)
-class MonitoringConfig:
-    """Monitoring settings (from the MONITORING_* service settings)."""
-
-    window: int = DEFAULT_WINDOW
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    cache_seconds: float = 2.0
-    refresh_seconds: float = 15.0
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> MonitoringConfig:
-        """Read ``monitoring_*`` fields of the service settings (defaults when absent)."""
-        defaults = cls()
-        thresholds = defaults.thresholds
-        return cls(
-            window=int(getattr(settings, "monitoring_window", defaults.window)),
-            thresholds=Thresholds(
-                warn=float(getattr(settings, "monitoring_psi_warn", thresholds.warn)),
-                drift=float(getattr(settings, "monitoring_psi_drift", thresholds.drift)),
-                min_samples=int(
-                    getattr(settings, "monitoring_min_samples", thresholds.min_samples)
-                ),
-            ),
-            cache_seconds=float(
-                getattr(settings, "monitoring_cache_seconds", defaults.cache_seconds)
-            ),
-            refresh_seconds=float(
-                getattr(settings, "monitoring_refresh_seconds", defaults.refresh_seconds)
-            ),
-        )
 
 
 class MonitoringService:
@@ -82,7 +50,7 @@ class MonitoringService:
         self.metrics = MonitoringMetrics(registry, multiprocess=multiprocess) if registry else None
         self.multiprocess = multiprocess
         # (monitor, the LoadedModel it watches): replaced as one tuple, read without a lock.
-        self._current: tuple[ModelMonitor | None, Any] = (None, None)
+        self._current: tuple[ModelMonitor | None, LoadedModel | None] = (None, None)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -110,7 +78,7 @@ class MonitoringService:
             model.name,
             model.version,
             monitor.capacity,
-            len(monitor.feature_names),
+            len(monitor.spec.features),
         )
         if self.multiprocess and self.metrics is not None:
             self._start_refresher()

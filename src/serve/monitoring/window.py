@@ -44,29 +44,30 @@ from src.serve.monitoring.drift import (
 
 EXPORT_FORMAT = "mlops-monitoring-window"
 EXPORT_VERSION = 1
-DEFAULT_WINDOW = 1000
 
 
 class ModelMonitor:
     """Sliding-window drift and data-quality monitor for one loaded model version.
 
     Build one per model version from its metadata (``metadata.json`` as a dict); a hot-swapped
-    model gets a new monitor. ``window`` rows of inputs and predictions are kept.
+    model gets a new monitor. ``window`` rows of inputs and predictions are kept; a snapshot
+    is reused for ``cache_seconds``. The service takes all three from its settings
+    (:class:`~src.serve.monitoring.config.MonitoringConfig`).
     """
 
     def __init__(
         self,
         metadata: Mapping[str, Any],
         *,
-        window: int = DEFAULT_WINDOW,
-        thresholds: Thresholds | None = None,
-        cache_seconds: float = 2.0,
+        window: int,
+        thresholds: Thresholds,
+        cache_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if window < 1:
             raise MonitoringError(f"the monitoring window must hold at least 1 row (got {window})")
         self.spec = MonitorSpec.from_metadata(metadata)
-        self.thresholds = thresholds or Thresholds()
+        self.thresholds = thresholds
         self.capacity = int(window)
         self.cache_seconds = float(cache_seconds)
         self._clock = clock
@@ -107,19 +108,9 @@ class ModelMonitor:
     # --- identity ---------------------------------------------------------------------------
 
     @property
-    def model_name(self) -> str:
-        """Name of the monitored model."""
-        return self.spec.model_name
-
-    @property
     def model_version(self) -> str:
-        """Version of the monitored model."""
+        """Version of the monitored model (the name and features are in :attr:`spec`)."""
         return self.spec.model_version
-
-    @property
-    def feature_names(self) -> list[str]:
-        """Monitored features, in metadata order."""
-        return self.spec.feature_names
 
     @property
     def rows_seen(self) -> int:
@@ -298,8 +289,8 @@ class ModelMonitor:
         prediction = self._prediction_result(predictions)
         statuses = [f["status"] for f in features.values()]
         return {
-            "model_name": self.model_name,
-            "model_version": self.model_version,
+            "model_name": self.spec.model_name,
+            "model_version": self.spec.model_version,
             "status": worst_status(statuses),
             "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "window": {
@@ -349,7 +340,7 @@ class ModelMonitor:
         ``{"format": "mlops-monitoring-window", "version": 1, "model_name", "model_version",
         "columns": [features..., "prediction"], "rows": [[...], ...]}``: numbers as JSON
         numbers, categories as strings (unknown ones as ``"__unknown__"``: the window keeps
-        codes, not raw strings), missing values as null. ``report.py`` reads it.
+        codes, not raw strings), missing values as null. The offline report reads it.
         """
         with self._lock:
             values, predictions = self._window_locked()
@@ -365,9 +356,9 @@ class ModelMonitor:
         return {
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "columns": [*self.feature_names, "prediction"],
+            "model_name": self.spec.model_name,
+            "model_version": self.spec.model_version,
+            "columns": [*self.spec.feature_names, "prediction"],
             "rows": rows,
         }
 

@@ -52,3 +52,15 @@ def regression_metadata(iris_metadata: dict[str, Any]) -> dict[str, Any]:
         },
     }  # fmt: skip
     return meta
+
+
+@pytest.fixture
+def mixed_regression_metadata(mixed_metadata: dict[str, Any]) -> dict[str, Any]:
+    """``mixed_metadata`` for a regression model predicting values in [0, 1] (uniform)."""
+    meta = mixed_metadata
+    meta["task"] = "regression"
+    meta["target"] = {"name": "y", "classes": None, "distribution": {
+        "kind": "numeric", "count": 10, "missing": 0, "mean": 0.5, "std": 0.3, "min": 0.0,
+        "max": 1.0, "quantiles": {}, "bin_edges": [i / 10 for i in range(11)],
+        "bin_fractions": [0.1] * 10}}  # fmt: skip
+    return meta

@@ -1,4 +1,4 @@
-"""Monitoring inside the real app (issue 7, "Done when"): /monitoring and /metrics.
+"""Monitoring inside the real app: /monitoring and /metrics.
 
 In-distribution traffic shows low drift everywhere; traffic with one feature shifted by +3
 standard deviations flags that feature and only that one, in both /monitoring and /metrics.

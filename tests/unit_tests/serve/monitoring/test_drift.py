@@ -94,15 +94,15 @@ def test_statuses_and_thresholds() -> None:
     assert worst_status(["ok", "drift", "warn"]) == "drift"
     assert worst_status(["insufficient_data", "ok"]) == "ok"
     with pytest.raises(MonitoringError, match="warn < drift"):
-        Thresholds(warn=0.3, drift=0.2)
+        Thresholds(warn=0.3, drift=0.2, min_samples=200)
     with pytest.raises(MonitoringError, match="min_samples"):
-        Thresholds(min_samples=0)
+        Thresholds(warn=0.1, drift=0.25, min_samples=0)
 
 
 def test_compare_ignores_missing_values() -> None:
     ref = NumericReference.from_stats("x", numeric_reference(np.arange(100.0)))
     values = np.concatenate([np.arange(100.0), np.full(50, np.nan)])
-    result = compare(ref, values, Thresholds(min_samples=10))
+    result = compare(ref, values, Thresholds(warn=0.1, drift=0.25, min_samples=10))
     assert result.count == 100
     assert result.psi == pytest.approx(0.0, abs=1e-9)
     assert result.status == "ok"
@@ -129,6 +129,6 @@ def test_feature_without_reference_is_reported_not_judged(iris_metadata) -> None
     del iris_metadata["reference"]["petal_width"]
     spec = MonitorSpec.from_metadata(iris_metadata)
     assert spec.features[3].reference is None
-    result = compare(None, np.ones(500), Thresholds())
+    result = compare(None, np.ones(500), Thresholds(warn=0.1, drift=0.25, min_samples=200))
     assert result.psi is None
     assert result.status == "no_reference"

@@ -8,13 +8,12 @@ import time
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import CollectorRegistry
 
 from src.serve.monitoring.prometheus import METRIC_NAMES
-from src.serve.monitoring.service import MonitoringConfig, MonitoringService
+from src.serve.monitoring.service import MonitoringService
 from tests.artifact_factory import IRIS_FEATURES
-from tests.unit_tests.serve.monitoring.helpers import iris_traffic
+from tests.unit_tests.serve.monitoring.helpers import iris_traffic, monitoring_config, samples
 
 
 class Pred(NamedTuple):
@@ -28,15 +27,6 @@ def loaded(metadata: dict[str, Any], version: str = "v1") -> SimpleNamespace:
     return SimpleNamespace(raw_metadata=meta, name=meta["model_name"], version=version)
 
 
-def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple], float]:
-    text = generate_latest(registry).decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
 def send(service: MonitoringService, model: Any, rows, labels, batch: bool = False) -> None:
     if batch:
         service.on_predictions(model, rows.tolist(), [Pred(label) for label in labels])
@@ -45,23 +35,11 @@ def send(service: MonitoringService, model: Any, rows, labels, batch: bool = Fal
         service.on_predictions(model, [tuple(row)], [Pred(label)])
 
 
-def test_config_reads_monitoring_settings() -> None:
-    settings = SimpleNamespace(
-        monitoring_window=50, monitoring_psi_warn=0.2, monitoring_psi_drift=0.4,
-        monitoring_min_samples=10, monitoring_cache_seconds=0, monitoring_refresh_seconds=3,
-    )  # fmt: skip
-    config = MonitoringConfig.from_settings(settings)
-    assert config.window == 50
-    assert config.thresholds.warn == 0.2
-    assert config.thresholds.drift == 0.4
-    assert config.thresholds.min_samples == 10
-    assert config.refresh_seconds == 3
-    assert MonitoringConfig.from_settings(object()) == MonitoringConfig()
-
-
 def test_series_after_shifted_traffic(iris_metadata) -> None:
     registry = CollectorRegistry()
-    service = MonitoringService(MonitoringConfig(window=1000, cache_seconds=0), registry)
+    service = MonitoringService(
+        monitoring_config(monitoring_window=1000, monitoring_cache_seconds=0), registry
+    )
     model = loaded(iris_metadata)
     service.on_model_loaded(model, None)
     rows, labels = iris_traffic(600, seed=41, shift={"petal_width": 3.0})
@@ -92,7 +70,9 @@ def test_series_after_shifted_traffic(iris_metadata) -> None:
 
 def test_counters_only_advance_and_a_swap_starts_a_fresh_window(iris_metadata) -> None:
     registry = CollectorRegistry()
-    service = MonitoringService(MonitoringConfig(window=100, cache_seconds=0), registry)
+    service = MonitoringService(
+        monitoring_config(monitoring_window=100, monitoring_cache_seconds=0), registry
+    )
     first = loaded(iris_metadata, "v1")
     service.on_model_loaded(first, None)
     send(service, first, *iris_traffic(150, seed=42))
@@ -123,7 +103,7 @@ def test_counters_only_advance_and_a_swap_starts_a_fresh_window(iris_metadata) -
 
 
 def test_unusable_metadata_turns_monitoring_off_for_that_model(iris_metadata) -> None:
-    service = MonitoringService(MonitoringConfig(), CollectorRegistry())
+    service = MonitoringService(monitoring_config(), CollectorRegistry())
     metadata = copy.deepcopy(iris_metadata)
     metadata["reference"]["sepal_length"]["bin_edges"] = [1.0]
     model = loaded(metadata)
@@ -135,10 +115,10 @@ def test_unusable_metadata_turns_monitoring_off_for_that_model(iris_metadata) ->
 
 def test_multiprocess_retires_stale_features_without_removing(iris_metadata) -> None:
     registry = CollectorRegistry()
-    service = MonitoringService(
-        MonitoringConfig(window=100, cache_seconds=0, refresh_seconds=0), registry,
-        multiprocess=True,
-    )  # fmt: skip
+    config = monitoring_config(
+        monitoring_window=100, monitoring_cache_seconds=0, monitoring_refresh_seconds=0
+    )
+    service = MonitoringService(config, registry, multiprocess=True)
     first = loaded(iris_metadata, "v1")
     service.on_model_loaded(first, None)
     service.refresh_metrics()
@@ -155,10 +135,10 @@ def test_multiprocess_retires_stale_features_without_removing(iris_metadata) -> 
 
 def test_refresher_thread_publishes_in_the_background(iris_metadata) -> None:
     registry = CollectorRegistry()
-    service = MonitoringService(
-        MonitoringConfig(window=100, cache_seconds=0, refresh_seconds=0.01),
-        registry, multiprocess=True,
-    )  # fmt: skip
+    config = monitoring_config(
+        monitoring_window=100, monitoring_cache_seconds=0, monitoring_refresh_seconds=0.01
+    )
+    service = MonitoringService(config, registry, multiprocess=True)
     model = loaded(iris_metadata)
     service.on_model_loaded(model, None)
     send(service, model, *iris_traffic(5, seed=45))
@@ -172,7 +152,9 @@ def test_refresher_thread_publishes_in_the_background(iris_metadata) -> None:
 
 def test_categorical_features_get_unknown_not_out_of_range_counters(mixed_metadata) -> None:
     registry = CollectorRegistry()
-    service = MonitoringService(MonitoringConfig(window=50, cache_seconds=0), registry)
+    service = MonitoringService(
+        monitoring_config(monitoring_window=50, monitoring_cache_seconds=0), registry
+    )
     model = loaded(mixed_metadata)
     service.on_model_loaded(model, None)
     for color in ("red", "mauve", None, "teal"):

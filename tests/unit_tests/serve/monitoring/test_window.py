@@ -10,7 +10,7 @@ import pytest
 
 from src.serve.monitoring import ModelMonitor, MonitoringError, Thresholds
 from tests.artifact_factory import IRIS_FEATURES
-from tests.unit_tests.serve.monitoring.helpers import iris_traffic
+from tests.unit_tests.serve.monitoring.helpers import iris_traffic, make_monitor
 
 
 def fill(monitor: ModelMonitor, rows: np.ndarray, labels: list[str]) -> None:
@@ -19,7 +19,7 @@ def fill(monitor: ModelMonitor, rows: np.ndarray, labels: list[str]) -> None:
 
 
 def test_in_distribution_traffic_shows_low_drift_for_every_feature(iris_metadata) -> None:
-    monitor = ModelMonitor(iris_metadata, window=1000, cache_seconds=0)
+    monitor = make_monitor(iris_metadata, monitoring_window=1000)
     fill(monitor, *iris_traffic(1000, seed=3))
     snap = monitor.snapshot()
     assert snap["status"] == "ok", snap
@@ -34,7 +34,7 @@ def test_in_distribution_traffic_shows_low_drift_for_every_feature(iris_metadata
 
 @pytest.mark.parametrize("shifted", IRIS_FEATURES)
 def test_a_three_std_shift_flags_that_feature_and_only_that_one(iris_metadata, shifted) -> None:
-    monitor = ModelMonitor(iris_metadata, window=1000, cache_seconds=0)
+    monitor = make_monitor(iris_metadata, monitoring_window=1000)
     fill(monitor, *iris_traffic(1000, seed=4, shift={shifted: 3.0}))
     snap = monitor.snapshot()
     assert snap["drifted_features"] == [shifted]
@@ -48,7 +48,7 @@ def test_a_three_std_shift_flags_that_feature_and_only_that_one(iris_metadata, s
 
 
 def test_the_window_slides_back_to_ok_after_drift(iris_metadata) -> None:
-    monitor = ModelMonitor(iris_metadata, window=500, cache_seconds=0)
+    monitor = make_monitor(iris_metadata, monitoring_window=500)
     fill(monitor, *iris_traffic(500, seed=5, shift={"sepal_width": 3.0}))
     assert monitor.snapshot()["drifted_features"] == ["sepal_width"]
     fill(monitor, *iris_traffic(500, seed=6))
@@ -63,7 +63,7 @@ def test_the_window_slides_back_to_ok_after_drift(iris_metadata) -> None:
 
 
 def test_too_few_rows_is_insufficient_data(iris_metadata) -> None:
-    monitor = ModelMonitor(iris_metadata, thresholds=Thresholds(min_samples=50), cache_seconds=0)
+    monitor = make_monitor(iris_metadata, monitoring_min_samples=50)
     fill(monitor, *iris_traffic(49, seed=7, shift={"petal_length": 3.0}))
     snap = monitor.snapshot()
     assert {f["status"] for f in snap["features"].values()} == {"insufficient_data"}
@@ -74,7 +74,7 @@ def test_too_few_rows_is_insufficient_data(iris_metadata) -> None:
 
 
 def test_empty_monitor_snapshot(iris_metadata) -> None:
-    snap = ModelMonitor(iris_metadata).snapshot(histograms=True)
+    snap = make_monitor(iris_metadata).snapshot(histograms=True)
     assert snap["window"]["rows"] == 0
     assert snap["status"] == "insufficient_data"
     assert snap["features"]["sepal_length"]["psi"] is None
@@ -83,7 +83,7 @@ def test_empty_monitor_snapshot(iris_metadata) -> None:
 def test_data_quality_counts_window_and_totals_exactly_across_wraps(iris_metadata) -> None:
     ref = iris_metadata["reference"]
     window = 100
-    monitor = ModelMonitor(iris_metadata, window=window, cache_seconds=0)
+    monitor = make_monitor(iris_metadata, monitoring_window=window)
     good = (5.0, 3.0, 4.0, 1.0)
     expected_missing = expected_high = expected_low = 0
     for i in range(1050):  # wraps 10 times; the fold runs inside observe()
@@ -117,9 +117,9 @@ def test_data_quality_counts_window_and_totals_exactly_across_wraps(iris_metadat
 
 def test_batches_count_like_single_rows(iris_metadata) -> None:
     rows, labels = iris_traffic(2500, seed=8, shift={"petal_width": 2.0})
-    one = ModelMonitor(iris_metadata, window=300, cache_seconds=0)
+    one = make_monitor(iris_metadata, monitoring_window=300)
     fill(one, rows, labels)
-    many = ModelMonitor(iris_metadata, window=300, cache_seconds=0)
+    many = make_monitor(iris_metadata, monitoring_window=300)
     many.observe_many(rows[:1000].tolist(), labels[:1000])
     fill(many, rows[1000:1100], labels[1000:1100])
     many.observe_many(rows[1100:].tolist(), labels[1100:])  # larger than the window
@@ -131,7 +131,7 @@ def test_batches_count_like_single_rows(iris_metadata) -> None:
 
 
 def test_window_wraps_without_growing_memory(iris_metadata) -> None:
-    monitor = ModelMonitor(iris_metadata, window=256, cache_seconds=0)
+    monitor = make_monitor(iris_metadata, monitoring_window=256)
     values, predictions = monitor._values, monitor._predictions
     size = monitor.memory_bytes()
     row = (5.1, 3.5, 1.4, 0.2)
@@ -156,7 +156,7 @@ def test_window_wraps_without_growing_memory(iris_metadata) -> None:
 
 
 def test_prediction_distribution_drift(iris_metadata) -> None:
-    monitor = ModelMonitor(iris_metadata, window=600, cache_seconds=0)
+    monitor = make_monitor(iris_metadata, monitoring_window=600)
     rows, _ = iris_traffic(600, seed=9)
     fill(monitor, rows, ["setosa"] * 600)  # the model suddenly answers one class only
     prediction = monitor.snapshot(histograms=True)["prediction"]
@@ -169,7 +169,7 @@ def test_prediction_distribution_drift(iris_metadata) -> None:
 
 
 def test_regression_predictions_are_binned_on_the_target_reference(regression_metadata) -> None:
-    monitor = ModelMonitor(regression_metadata, window=500, cache_seconds=0)
+    monitor = make_monitor(regression_metadata, monitoring_window=500)
     rows, _ = iris_traffic(500, seed=10)
     rng = np.random.default_rng(0)
     fill(monitor, rows, rng.uniform(0, 10, 500).tolist())
@@ -183,9 +183,7 @@ def test_regression_predictions_are_binned_on_the_target_reference(regression_me
 
 
 def test_categorical_feature_drift_unknown_and_missing(mixed_metadata) -> None:
-    monitor = ModelMonitor(
-        mixed_metadata, window=1000, thresholds=Thresholds(min_samples=100), cache_seconds=0
-    )
+    monitor = make_monitor(mixed_metadata, monitoring_window=1000, monitoring_min_samples=100)
     rows, labels = iris_traffic(1000, seed=11)
     rng = np.random.default_rng(11)
     colors = rng.choice(["red", "green", "blue"], size=1000, p=[0.5, 0.3, 0.2]).tolist()
@@ -212,7 +210,7 @@ def test_categorical_feature_drift_unknown_and_missing(mixed_metadata) -> None:
 
 
 def test_observe_never_raises_and_counts_rejected_rows(iris_metadata) -> None:
-    monitor = ModelMonitor(iris_metadata, cache_seconds=0)
+    monitor = make_monitor(iris_metadata)
     monitor.observe((1.0, 2.0), "setosa")  # wrong length
     monitor.observe(("x", 2.0, 3.0, 4.0), "setosa")  # not a number
     monitor.observe_many([(1.0,), (2.0,)], ["setosa", "setosa"])
@@ -224,14 +222,14 @@ def test_observe_never_raises_and_counts_rejected_rows(iris_metadata) -> None:
 
 
 def test_rows_without_the_categorical_column_are_rejected(mixed_metadata) -> None:
-    mixed = ModelMonitor(mixed_metadata)
+    mixed = make_monitor(mixed_metadata)
     mixed.observe((1.0, 2.0, 3.0, 4.0), "setosa")
     assert mixed.snapshot()["window"]["rows_rejected"] == 1
 
 
 def test_snapshot_is_cached_for_a_short_interval(iris_metadata) -> None:
     now = [100.0]
-    monitor = ModelMonitor(iris_metadata, cache_seconds=5, clock=lambda: now[0])
+    monitor = make_monitor(iris_metadata, monitoring_cache_seconds=5, clock=lambda: now[0])
     monitor.observe((5.0, 3.0, 4.0, 1.0), "setosa")
     first = monitor.snapshot()
     monitor.observe((5.0, 3.0, 4.0, 1.0), "setosa")
@@ -244,7 +242,7 @@ def test_snapshot_is_cached_for_a_short_interval(iris_metadata) -> None:
 
 
 def test_concurrent_writers_lose_no_rows(iris_metadata) -> None:
-    monitor = ModelMonitor(iris_metadata, window=1000, cache_seconds=0)
+    monitor = make_monitor(iris_metadata, monitoring_window=1000)
     rows, labels = iris_traffic(4000, seed=12)
 
     def writer(part: int) -> None:
@@ -265,7 +263,7 @@ def test_concurrent_writers_lose_no_rows(iris_metadata) -> None:
 
 
 def test_export_window_is_oldest_first_and_decoded(iris_metadata) -> None:
-    monitor = ModelMonitor(iris_metadata, window=3)
+    monitor = make_monitor(iris_metadata, monitoring_window=3)
     for i in range(5):
         monitor.observe((float(i), 3.0, None, 1.0), ["setosa", "virginica"][i % 2])
     exported = monitor.export_window()
@@ -280,5 +278,6 @@ def test_export_window_is_oldest_first_and_decoded(iris_metadata) -> None:
 
 
 def test_invalid_window_size_is_refused(iris_metadata) -> None:
+    thresholds = Thresholds(warn=0.1, drift=0.25, min_samples=200)
     with pytest.raises(MonitoringError, match="at least 1 row"):
-        ModelMonitor(iris_metadata, window=0)
+        ModelMonitor(iris_metadata, window=0, thresholds=thresholds, cache_seconds=0)
