@@ -14,6 +14,9 @@ finished run, including remote ones.
 
 Heavy libraries (pandas, scikit-learn, skl2onnx, matplotlib) are imported inside the steps
 that need them: every step is a new Python process, and light steps start faster this way.
+
+``@resources`` sizes each step's pod on Kubernetes/Argo (ignored by local runs); schedules and
+event triggers are deploy-time settings (``src.training.retraining``).
 """
 
 from __future__ import annotations
