@@ -101,3 +101,11 @@ def test_bad_requests(receiver):
     assert post(f"{receiver}/other", b"{}")[0] == 404
     with urllib.request.urlopen(f"{receiver}/healthz", timeout=10) as response:
         assert json.loads(response.read()) == {"status": "ok"}
+
+
+def test_main_refuses_to_start_without_an_event_url(monkeypatch, capsys):
+    from src.training.drift_receiver import main
+
+    monkeypatch.delenv("METAFLOW_ARGO_EVENTS_WEBHOOK_URL", raising=False)
+    assert main(["--port", "0"]) == 2
+    assert "METAFLOW_ARGO_EVENTS_WEBHOOK_URL" in capsys.readouterr().err
