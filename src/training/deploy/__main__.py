@@ -2,12 +2,15 @@
 
     python -m src.training.deploy [--config src/training/config.yaml] [--out build/argo]
 
-Exit status 0 when every variant passes, 1 with one line per problem otherwise.
+Exit status 0 when every variant passes, 1 with one line per problem otherwise. The cluster
+settings (namespace, image, service account, ...) are the ``ClusterSettings`` defaults unless
+the matching ``METAFLOW_*`` variable is set; the objects must use exactly those.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_metaflow_user()
 
     from src.training.deploy.argo_check import check_variants, standard_variants
+    from src.training.deploy.compile import ClusterSettings
     from src.training.training_workflow import TrainingWorkflow
 
     config = load_config(args.config)
@@ -37,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         standard_variants(config.model_name),
         Path(args.out).resolve(),
         cwd=ROOT,
+        settings=ClusterSettings.from_environment(os.environ),
     )
     failed = False
     for report in reports:

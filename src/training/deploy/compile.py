@@ -15,6 +15,7 @@ import os
 import subprocess  # nosec B404
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,19 @@ SENSOR_OUTPUT_ENV = "ARGO_SENSOR_OUTPUT"
 
 class CompileError(Exception):
     """``argo-workflows create --only-json`` failed or printed something that is not JSON."""
+
+
+# ClusterSettings field -> the Metaflow setting it becomes.
+SETTING_VARIABLES = {
+    "namespace": "METAFLOW_KUBERNETES_NAMESPACE",
+    "image": "METAFLOW_KUBERNETES_CONTAINER_IMAGE",
+    "service_account": "METAFLOW_KUBERNETES_SERVICE_ACCOUNT",
+    "cpu_floor": "METAFLOW_KUBERNETES_CPU",
+    "memory_floor": "METAFLOW_KUBERNETES_MEMORY",
+    "events_service_account": "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT",
+    "event_source": "METAFLOW_ARGO_EVENTS_EVENT_SOURCE",
+    "event_bus": "METAFLOW_ARGO_EVENTS_EVENT_BUS",
+}
 
 
 @dataclass(frozen=True)
@@ -46,18 +60,21 @@ class ClusterSettings:
     # Argo Workflows 3.6+ takes `schedules` (a list) in a CronWorkflow; Metaflow opts in.
     use_schedules: bool = True
 
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> ClusterSettings:
+        """The defaults above, overridden by any of the METAFLOW_* settings that are set."""
+        defaults = cls()
+        values = {
+            name: environ.get(variable) or getattr(defaults, name)
+            for name, variable in SETTING_VARIABLES.items()
+        }
+        return cls(**values)
+
     def metaflow_env(self) -> dict[str, str]:
         """The METAFLOW_* settings a deployment of the flow reads."""
         return {
-            "METAFLOW_KUBERNETES_NAMESPACE": self.namespace,
-            "METAFLOW_KUBERNETES_CONTAINER_IMAGE": self.image,
-            "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": self.service_account,
-            "METAFLOW_KUBERNETES_CPU": self.cpu_floor,
-            "METAFLOW_KUBERNETES_MEMORY": self.memory_floor,
-            "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT": self.events_service_account,
-            "METAFLOW_ARGO_EVENTS_EVENT_SOURCE": self.event_source,
+            **{variable: getattr(self, name) for name, variable in SETTING_VARIABLES.items()},
             "METAFLOW_ARGO_EVENTS_EVENT": "metaflow-event",
-            "METAFLOW_ARGO_EVENTS_EVENT_BUS": self.event_bus,
             "METAFLOW_ARGO_WORKFLOWS_USE_SCHEDULES": str(self.use_schedules).lower(),
         }
 
