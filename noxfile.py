@@ -4,7 +4,8 @@
 (code-testing, code-validation, code-security). `nox -s train`, `nox -s serve` and
 `nox -s demo` (train the default model, then serve it) are for users; `nox -s soak` is the
 bounded soak of the real service (docs/security.md); `nox -s bench` the same-run serving
-benchmark (docs/performance.md).
+benchmark (docs/performance.md); `nox -s argo` compiles the training flow for Argo Workflows
+offline and checks it (docs/training.md, "Run on Kubernetes and Argo").
 See docs/shipping.md for what each session checks and how to run the pieces by hand.
 """
 
@@ -353,6 +354,20 @@ def soak(session: nox.Session) -> None:
         session.error("wrk not found; " + SYSTEM_TOOL_HINT.format(pkg="wrk"))
     _install_project(session, *TOOLS)
     session.run("python", "-m", "benchmarks.soak", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def argo(session: nox.Session) -> None:
+    """Compile the training flow for Argo Workflows offline and check it (no cluster needed).
+
+    Starts a local S3 server (moto) on 127.0.0.1, runs `python run_training_workflow.py
+    --datastore=s3 argo-workflows create --only-json --config <config>` for the default,
+    weekly-scheduled and drift-triggered deployments, writes the Argo objects to build/argo/
+    and validates them (schema, steps, fan-out, config, resources, image, namespace).
+    `nox -s argo -- --config src/training/configs/diabetes.yaml` checks another config.
+    """
+    _install_project(session, *TOOLS)
+    session.run("python", "-m", "src.training.deploy", *session.posargs, env=_user_env())
 
 
 @nox.session(python=PYTHON)

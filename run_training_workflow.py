@@ -5,6 +5,8 @@
 Any Metaflow command works (``show``, ``resume``, ``card view <run_id>/evaluate``, ...). For
 ``run``, the config is validated first so a bad config exits non-zero with one line naming the
 field, before Metaflow starts; and the closing lines say where the model was published.
+``argo-workflows create --config <path>`` validates the config the same way and deploys it
+(``src.training.deployed_config``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from src.training.runtime import (
 ensure_metaflow_user()
 
 from src.training.config import DEFAULT_CONFIG_PATH, load_config  # noqa: E402
+from src.training.deployed_config import (  # noqa: E402
+    DEPLOY_CONFIG_ENV,
+    DEPLOY_PUBLISH_LOCAL_ENV,
+    is_deploy_command,
+    take_config_option,
+)
 from src.training.errors import ConfigError  # noqa: E402
 from src.training.signing import load_signing_key  # noqa: E402
 
@@ -71,8 +79,34 @@ def run_flow() -> int:
     return 0
 
 
+def deploy(argv: list[str]) -> int:
+    """``create`` for a scheduler: validate the config and deployment settings, then compile.
+
+    ``--config`` is taken off the command line (``create`` has no parameter options) and
+    becomes the deployed default of the flow's ``config`` parameter; ``publish_local``
+    defaults to false in the deployment.
+    """
+    from src.training.retraining import schedule_options, trigger_options
+
+    argv, path = take_config_option(argv)
+    path = path or os.environ.get(DEPLOY_CONFIG_ENV) or DEFAULT_CONFIG_PATH
+    try:
+        load_config(path)
+        schedule_options(os.environ)
+        trigger_options(os.environ)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return CONFIG_ERROR_EXIT
+    os.environ[DEPLOY_CONFIG_ENV] = path
+    os.environ.setdefault(DEPLOY_PUBLISH_LOCAL_ENV, "false")  # pods have no lasting disk
+    sys.argv = [sys.argv[0], *argv]
+    return run_flow()
+
+
 def main(argv: list[str]) -> int:
     """Entry point: preflight checks for ``run``, then Metaflow, then the closing lines."""
+    if is_deploy_command(argv):
+        return deploy(argv)
     if not is_run_command(argv):
         return run_flow()
     enable_bytecode_cache()

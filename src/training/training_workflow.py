@@ -14,6 +14,9 @@ finished run, including remote ones.
 
 Heavy libraries (pandas, scikit-learn, skl2onnx, matplotlib) are imported inside the steps
 that need them: every step is a new Python process, and light steps start faster this way.
+
+``@resources`` sizes each step's pod on Kubernetes/Argo (ignored by local runs); schedules and
+event triggers are deploy-time settings (``src.training.retraining``).
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from metaflow import FlowSpec, IncludeFile, Parameter, card, current, step
+from metaflow import FlowSpec, IncludeFile, Parameter, card, current, resources, step
 
-from src.training.config import DEFAULT_CONFIG_PATH, TrainingConfig, parse_config_text
+from src.training.config import TrainingConfig, parse_config_text
+from src.training.deployed_config import deployed_config_default, deployed_publish_local_default
 from src.training.errors import TrainingError
+from src.training.retraining import with_retraining
 from src.training.runtime import record_summary
 
 
@@ -56,19 +61,20 @@ def render_card(blocks: list[Any]) -> None:
             current.card.append(Image(block.png, label=block.label))
 
 
+@with_retraining
 class TrainingWorkflow(FlowSpec):
     """Train registered-trainer candidates, pick the best, gate it and publish it."""
 
     config = IncludeFile(
         "config",
-        default=DEFAULT_CONFIG_PATH,
+        default=deployed_config_default,
         is_text=True,
         help="YAML training config (its content is stored with the run)",
     )
     publish_local = Parameter(
         "publish_local",
         type=bool,
-        default=True,
+        default=deployed_publish_local_default,
         help="write the artifact to output_dir in the publish step; set false for remote runs "
         "and publish with `python -m src.training.publish_run TrainingWorkflow/<run_id>`",
     )
@@ -76,6 +82,7 @@ class TrainingWorkflow(FlowSpec):
     def _cfg(self) -> TrainingConfig:
         return TrainingConfig.model_validate(self.cfg)
 
+    @resources(cpu=0.5, memory=512)
     @step
     def start(self) -> None:
         """Validate the config (and the signing key, if any) before any work."""
@@ -93,6 +100,7 @@ class TrainingWorkflow(FlowSpec):
         )
         self.next(self.load_data)
 
+    @resources(cpu=1, memory=2048)
     @step
     def load_data(self) -> None:
         """Load the trainer's data and validate it."""
@@ -108,6 +116,7 @@ class TrainingWorkflow(FlowSpec):
         )
         self.next(self.split)
 
+    @resources(cpu=0.5, memory=2048)
     @step
     def split(self) -> None:
         """Seeded train/test split (stratified for classification), one branch per candidate."""
@@ -119,6 +128,7 @@ class TrainingWorkflow(FlowSpec):
         print(f"train {len(self.data_split.X_train)} rows, test {len(self.data_split.X_test)} rows")
         self.next(self.train_candidate, foreach="candidate_names")
 
+    @resources(cpu=1, memory=2048)
     @step
     def train_candidate(self) -> None:
         """Grid search + K-fold CV of one candidate on the training split, refit on all of it."""
@@ -137,6 +147,7 @@ class TrainingWorkflow(FlowSpec):
         print(f"{r.name}: cv {cfg.metric} {r.cv_mean:.4f} +/- {r.cv_std:.4f} with {r.params}")
         self.next(self.join)
 
+    @resources(cpu=0.5, memory=1024)
     @step
     def join(self, inputs: Any) -> None:
         """Pick the best candidate by CV score (ties: the one listed first in the config)."""
@@ -150,6 +161,7 @@ class TrainingWorkflow(FlowSpec):
         print(f"best candidate: {best.name} (cv {metric} {best.cv_mean:.4f})")
         self.next(self.evaluate)
 
+    @resources(cpu=1, memory=2048)
     @card(type="blank", id="training_report")
     @step
     def evaluate(self) -> None:
@@ -184,6 +196,7 @@ class TrainingWorkflow(FlowSpec):
         )
         self.next(self.quality_gate)
 
+    @resources(cpu=0.5, memory=512)
     @step
     def quality_gate(self) -> None:
         """Fail the run (publishing nothing) when the test score misses the configured bound."""
@@ -195,6 +208,7 @@ class TrainingWorkflow(FlowSpec):
         print(f"quality gate: {gate.message}")
         self.next(self.publish)
 
+    @resources(cpu=0.5, memory=1024)
     @step
     def publish(self) -> None:
         """Publish the artifact atomically under output_dir (unless publish_local is false)."""
@@ -227,6 +241,7 @@ class TrainingWorkflow(FlowSpec):
         record_summary(lines)
         self.next(self.end)
 
+    @resources(cpu=0.5, memory=512)
     @step
     def end(self) -> None:
         """Say where the artifact is and its test metrics."""
