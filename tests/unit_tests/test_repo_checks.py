@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.dockerfile_stages import final_stage, parse, stage
+from tests.dockerfile_stages import DOCKERFILE, parse, stage
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -78,9 +78,8 @@ def test_hadolint_fails_a_broken_dockerfile(tmp_path: Path) -> None:
         assert rule in result.stdout
 
 
-def test_final_stage_is_serving_only_non_root_and_exec_form() -> None:
-    runtime = final_stage()
-    assert runtime.name == "runtime"
+def test_runtime_stage_is_serving_only_non_root_and_exec_form() -> None:
+    runtime = stage("runtime")
     sources = [s for copy in runtime.copies for s in copy.sources]
     assert not any("training" in s or s == "requirements.txt" for s in sources), sources
     assert "run_training_workflow.py" not in sources
@@ -95,7 +94,7 @@ def test_final_stage_is_serving_only_non_root_and_exec_form() -> None:
 
 
 def test_serving_venv_stage_installs_only_the_serving_requirements() -> None:
-    runtime = final_stage()
+    runtime = stage("runtime")
     (venv_copy,) = [c for c in runtime.copies if c.from_stage]
     deps = stage(venv_copy.from_stage)
     copied = [s for copy in deps.copies for s in copy.sources]
@@ -113,6 +112,18 @@ def test_serving_requirements_hold_no_training_package() -> None:
         if "==" in line and not line.startswith("#")
     }
     assert not pins & {"metaflow", "skl2onnx", "onnx", "matplotlib", "boto3"}
+
+
+def test_a_serving_build_needs_no_trainer_stage_and_no_parser_image() -> None:
+    """The legacy builder builds every stage above --target; BuildKit fetches a `# syntax=`
+    parser image from Docker Hub (offline builds fail)."""
+    names = [each.name for each in parse()]
+    runtime = stage("runtime")
+    needed = {runtime.name} | {c.from_stage for c in runtime.copies if c.from_stage}
+    assert set(names[: names.index("runtime") + 1]) == needed, names
+    assert names.index("trainer") > names.index("runtime")
+    first_lines = DOCKERFILE.read_text().lstrip().splitlines()
+    assert not any(re.match(r"#\s*syntax\s*=", line) for line in first_lines[:5])
 
 
 def test_every_base_image_is_pinned_to_a_version() -> None:
