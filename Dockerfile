@@ -56,9 +56,11 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 WORKDIR /app
 COPY --from=serve-deps /opt/venv /opt/venv
-# Code is owned by root and read-only for the service user.
+# Code is owned by root and read-only for the service user (readable whatever the umask of
+# the checkout it was copied from).
 COPY src/__init__.py src/__init__.py
 COPY src/serve src/serve
+RUN chmod -R a+rX,go-w /app/src
 
 USER 10001:10001
 EXPOSE 8000
@@ -89,7 +91,10 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY pyproject.toml README.md run_training_workflow.py ./
 COPY src/__init__.py src/__init__.py
 COPY src/training src/training
-RUN groupadd --system --gid 10001 app \
+COPY deploy/docker/trainer-entrypoint.sh /usr/local/bin/trainer-entrypoint
+RUN chmod -R a+rX,go-w /app /usr/local/bin/trainer-entrypoint \
+    && chmod 755 /usr/local/bin/trainer-entrypoint \
+    && groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 
 # Metaflow needs a user name, and its local datastore and cards somewhere writable (the code
@@ -98,5 +103,8 @@ ENV METAFLOW_USER=trainer \
     METAFLOW_DATASTORE_SYSROOT_LOCAL=/tmp/metaflow \
     METAFLOW_CARD_LOCALROOT=/tmp/metaflow/mf.cards \
     HOME=/tmp
+# Non-root by default (Kubernetes runs it as 10001). docker-compose.yaml starts it as root with
+# only SETUID/SETGID, and the entry point then switches to the owner of the mounted artifacts.
 USER 10001:10001
+ENTRYPOINT ["/usr/local/bin/trainer-entrypoint"]
 CMD ["python", "run_training_workflow.py", "run", "--config", "src/training/config.yaml"]

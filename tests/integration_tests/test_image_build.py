@@ -25,9 +25,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.artifact_factory import IRIS_FEATURES, build_iris_artifact
 from tests.dockerfile_stages import ROOT, stage
@@ -37,6 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 IMAGE = "mlops-toolset/ml-api-service:image-test"
 TRAINING_ONLY = ("metaflow", "skl2onnx", "onnx", "matplotlib")
 HEALTHY_WITHIN_SECONDS = 120
+COMPOSE = ROOT / "docker-compose.yaml"
 # The compose service's hardening (docker-compose.yaml, x-hardening + read_only + tmpfs).
 HARDENING = [
     "--read-only",
@@ -250,3 +253,64 @@ def test_image_size_is_reported(container: Container, capsys: pytest.CaptureFixt
             f"built in {container.build_seconds:.0f} s"
         )
     assert 0 < size < 1_500_000_000, "the serving image grew past 1.5 GB"
+
+
+OWNER_PROBE = """
+import os, sys
+path = os.path.join(sys.argv[1], "published")
+with open(path, "w") as handle:
+    handle.write("model")
+status = open("/proc/self/status").read()
+print(os.getuid(), os.getgid(), os.getgroups(), "CapEff:\\t0000000000000000" in status)
+"""
+
+
+@pytest.mark.parametrize("owner", [(12345, 23456), (0, 0)], ids=["user-owned", "root-owned"])
+def test_trainer_entrypoint_writes_artifacts_as_their_owner(
+    tmp_path: Path, owner: tuple[int, int]
+) -> None:
+    """The trainer's entry point with compose's user and capabilities, on the base image (the
+    trainer image itself takes minutes to build): files come out owned like ./artifacts."""
+    require_engine()
+    trainer = yaml.safe_load(COMPOSE.read_text())["services"]["trainer"]
+    base = stage("trainer").base
+    if docker("image", "inspect", base, check=False).returncode != 0:
+        docker("pull", base, timeout=600)
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("giving the folder another owner needs root")
+    os.chown(artifacts, *owner)
+    entrypoint = ROOT / "deploy" / "docker" / "trainer-entrypoint.sh"
+    flags = [f"--cap-drop={c}" for c in trainer["cap_drop"]]
+    flags += [f"--cap-add={c}" for c in trainer["cap_add"]]
+    flags += [f"--security-opt={o}" for o in trainer["security_opt"]]
+    name = f"mlops-entrypoint-test-{uuid.uuid4().hex[:8]}"
+    try:
+        out = docker(
+            "run",
+            "--name",
+            name,
+            "--user",
+            trainer["user"],
+            *flags,
+            "--volume",
+            f"{entrypoint}:/usr/local/bin/trainer-entrypoint:ro",
+            "--volume",
+            f"{artifacts}:/app/artifacts",
+            "--entrypoint",
+            "/bin/sh",
+            base,
+            "/usr/local/bin/trainer-entrypoint",
+            "python",
+            "-c",
+            OWNER_PROBE,
+            "/app/artifacts",
+        ).stdout
+    finally:
+        docker("rm", "--force", name, check=False)
+    published = artifacts / "published"
+    assert (published.stat().st_uid, published.stat().st_gid) == owner
+    assert out.split()[:2] == [str(owner[0]), str(owner[1])], out
+    if owner[0] != 0:
+        assert out.strip().endswith("[] True"), f"groups or capabilities kept: {out}"

@@ -126,8 +126,8 @@ def _replay_run(
         venv = rootfs.host(words[3])
         subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
         return venv / "bin" / "python"
-    if words and words[0] in {"groupadd", "useradd"}:
-        return venv_python  # the service user: the test runs as whoever runs pytest
+    if words and words[0] in {"groupadd", "useradd", "chmod"}:
+        return venv_python  # users and modes: the test runs as whoever runs pytest
     if venv_python is None:
         pytest.fail(f"build stage RUN before its virtualenv exists: {command!r}")
     if words[:2] == ["pip", "install"]:
