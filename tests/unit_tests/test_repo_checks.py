@@ -553,7 +553,18 @@ def test_pypi_audit_fallback_fails_on_a_known_vulnerability(
     out = capsys.readouterr().out
     assert "VULNERABLE bad-pkg==2.0: GHSA-test" in out
     assert "old==0.1 (latest 0.2)" in out
-    assert audit.main([str(requirements), "--ignore-vuln", "CVE-1"]) == 0
+    # The vulnerability ignored, the unverifiable pin still fails the audit ...
+    assert audit.main([str(requirements), "--ignore-vuln", "CVE-1"]) == 1
+    assert (
+        "FAILED: 1 pins could not be verified here; this is not a pass" in capsys.readouterr().out
+    )
+    # ... unless explicitly accepted, which the output marks as incomplete.
+    allowed = [str(requirements), "--ignore-vuln", "CVE-1", "--allow-unverified"]
+    assert audit.main(allowed) == 0
+    assert "WARNING: AUDIT INCOMPLETE: 1 pins were NOT checked" in capsys.readouterr().out
+    requirements.write_text("Good_Pkg==1.0\n")
+    assert audit.main([str(requirements)]) == 0
+    assert "INCOMPLETE" not in capsys.readouterr().out
 
 
 @functools.cache
@@ -601,3 +612,50 @@ def test_demo_uses_the_users_keys_or_an_explicit_no_auth(monkeypatch: pytest.Mon
     session = _FakeSession()
     assert noxfile._demo_auth_env(session, no_auth=True) == {"AUTH_DISABLED": "true"}
     assert any("AUTH_DISABLED" in message for message in session.messages)
+
+
+# --------------------------------------------------------------------------- README and CI
+
+
+def _quick_start_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line and not line.startswith("#")]
+
+
+def test_quick_start_uses_a_virtual_environment_and_ci_runs_its_test_command_verbatim() -> None:
+    demo, tests = _quick_start_commands()
+    for command in (demo, tests):
+        assert command.startswith("python3 -m venv .venv && . .venv/bin/activate && "), command
+        assert "pip install --user" not in command
+        assert "--break-system-packages" not in command
+    assert tests.endswith("nox -s tests")
+    assert demo.endswith("nox -s demo")
+    ci_commands = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line and not line.lstrip().startswith("#")
+    ]
+    assert ci_commands[-1] == tests
+
+
+def test_code_testing_installs_the_system_tools_and_refuses_silent_skips() -> None:
+    workflow = load_yaml(WORKFLOWS / "code-testing.yml")
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    installs = " ".join(
+        step.get("run", "") for step in steps if "apt-get install" in step.get("run", "")
+    )
+    for package in ("wrk", "prometheus", "docker-compose"):
+        assert re.search(rf"\b{package}\b", installs), f"code-testing does not install {package}"
+    assert "chrom" in installs or any("chrom" in str(step.get("uses", "")) for step in steps)
+    (test_step,) = [step for step in steps if "nox -s tests" in step.get("run", "")]
+    env = {**workflow.get("env", {}), **test_step.get("env", {})}
+    assert env.get("REQUIRE_SYSTEM_TOOLS") == "1"
+    assert test_step["run"].strip() == _quick_start_commands()[1]
+
+
+def test_a_ci_job_builds_and_runs_the_serving_image() -> None:
+    jobs = [job for path in WORKFLOWS.glob("*.yml") for job in load_yaml(path)["jobs"].values()]
+    runs = [" ".join(step.get("run", "") for step in job["steps"]) for job in jobs]
+    assert any("nox -s image" in run for run in runs), "no workflow job runs `nox -s image`"
