@@ -41,8 +41,8 @@ FROM python:3.11.14-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="mlops-toolset serving API" \
       org.opencontainers.image.licenses="MIT"
 
-RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+RUN groupadd --gid 10001 app \
+    && useradd --no-log-init --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
@@ -94,8 +94,8 @@ COPY src/training src/training
 COPY deploy/docker/trainer-entrypoint.sh /usr/local/bin/trainer-entrypoint
 RUN chmod -R a+rX,go-w /app /usr/local/bin/trainer-entrypoint \
     && chmod 755 /usr/local/bin/trainer-entrypoint \
-    && groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+    && groupadd --gid 10001 app \
+    && useradd --no-log-init --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 
 # Metaflow needs a user name, and its local datastore and cards somewhere writable (the code
 # in /app is root-owned): /tmp. Only artifacts/ (a mounted volume) is written under /app.
