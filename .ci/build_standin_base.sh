@@ -16,7 +16,7 @@ if docker image inspect "$tag" >/dev/null 2>&1; then
 fi
 rootfs="$(mktemp -d /tmp/standin-rootfs.XXXXXX)"
 trap 'rm -rf "$rootfs"' EXIT
-echo "standin: building $tag from Debian bookworm packages (about 3 minutes)"
+echo "standin: building $tag from Debian bookworm packages (one to three minutes)"
 debootstrap --variant=minbase \
   --include=python3,python3-venv,python-is-python3,ca-certificates,passwd \
   bookworm "$rootfs" >/tmp/standin-debootstrap.log 2>&1 \

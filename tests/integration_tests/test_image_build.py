@@ -40,6 +40,7 @@ IMAGE = "mlops-toolset/ml-api-service:image-test"
 TRAINING_ONLY = ("metaflow", "skl2onnx", "onnx", "matplotlib")
 HEALTHY_WITHIN_SECONDS = 120
 COMPOSE = ROOT / "docker-compose.yaml"
+SIGNING_KEY_MOUNT = "/run/secrets/artifact_signing_key"  # a path, not a secret
 # The compose service's hardening (docker-compose.yaml, x-hardening + read_only + tmpfs).
 HARDENING = [
     "--read-only",
@@ -149,11 +150,11 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
             "--volume",
             f"{api_keys_file}:/run/secrets/api_keys:ro",
             "--volume",
-            f"{signing_file}:/run/secrets/artifact_signing_key:ro",
+            f"{signing_file}:{SIGNING_KEY_MOUNT}:ro",
             "--env",
             "API_KEYS_FILE=/run/secrets/api_keys",
             "--env",
-            "ARTIFACT_SIGNING_KEYS_FILE=/run/secrets/artifact_signing_key",  # pragma: allowlist secret
+            f"ARTIFACT_SIGNING_KEYS_FILE={SIGNING_KEY_MOUNT}",
             "--env",
             "MODEL_POLL_SECONDS=0",
             IMAGE,
