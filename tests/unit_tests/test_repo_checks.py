@@ -519,7 +519,7 @@ def test_grafana_provisioning_points_at_the_dashboards() -> None:
 def test_nox_defines_the_sessions_users_and_ci_run() -> None:
     text = (ROOT / "noxfile.py").read_text()
     defined = set(re.findall(r"^def (\w+)\(session", text, flags=re.MULTILINE))
-    assert {"tests", "lint", "security", "train", "serve", "demo"} <= defined
+    assert {"tests", "lint", "security", "train", "serve", "demo", "image"} <= defined
 
 
 def _load_pypi_audit() -> Any:
