@@ -112,8 +112,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def image(session: nox.Session) -> None:
-    """Build the serving image with the local Docker engine and run it hardened, as compose
-    does (tests/integration_tests/test_image_build.py); prints the image size.
+    """Build the serving image with the local Docker engine and run it as compose does.
+
+    tests/integration_tests/test_image_build.py: hardened container, HEALTHCHECK, /predict,
+    non-root, read-only root filesystem, no training packages; prints the image size.
 
     Fails when no engine answers. Without Docker Hub, build the base image's stand-in first:
     `.ci/build_standin_base.sh` (root, debootstrap; docs/shipping.md).
