@@ -1,14 +1,17 @@
-# syntax=docker/dockerfile:1
-#
 # Three stages (docs/shipping.md, "Container design"):
 #   serve-deps  builds /opt/venv with the pinned serving requirements + the package metadata
+#   runtime     the serving image: /opt/venv + src/serve, nothing else
 #   trainer     the training workflow (Metaflow, `train` extra); `docker compose --profile train`
-#   runtime     the serving image (default target): /opt/venv + src/serve, nothing else
+# Build one with --target (compose does): `docker build --target runtime .`. The trainer stage
+# comes last because the legacy builder (no BuildKit) builds every stage above its target:
+# this order keeps a serving build from building the trainer too. No `# syntax=` line: BuildKit
+# would fetch that parser image from Docker Hub, which breaks builds on offline machines.
 #
 # The model is NOT baked into the image: compose and Kubernetes mount published artifacts
 # read-only and the service picks up new versions itself (MODEL_POLL_SECONDS).
 # tests/integration_tests/test_image_runtime.py reproduces the runtime stage without an engine:
-# keep its COPY lines to plain files/folders of the build context or `--from=serve-deps`.
+# keep its COPY lines to plain files/folders of the build context or `--from=serve-deps`;
+# tests/integration_tests/test_image_build.py builds and runs it with a real engine.
 
 ############################ serve-deps: serving virtualenv ############################
 FROM python:3.11.14-slim-bookworm AS serve-deps
@@ -32,6 +35,44 @@ COPY pyproject.toml README.md ./
 RUN pip install --no-cache-dir --no-deps . \
     && python -c "import importlib.metadata as m; print('mlops-toolset', m.version('mlops-toolset'))"
 
+############################ runtime: the serving image ################################
+FROM python:3.11.14-slim-bookworm AS runtime
+
+LABEL org.opencontainers.image.title="mlops-toolset serving API" \
+      org.opencontainers.image.licenses="MIT"
+
+RUN groupadd --gid 10001 app \
+    && useradd --no-log-init --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+
+ENV PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FASTAPI_HOST=0.0.0.0 \
+    FASTAPI_PORT=8000 \
+    ARTIFACTS_DIR=/app/artifacts \
+    LOG_JSON=true \
+    ORT_DISABLE_TELEMETRY=1
+
+WORKDIR /app
+COPY --from=serve-deps /opt/venv /opt/venv
+# Code is owned by root and read-only for the service user (readable whatever the umask of
+# the checkout it was copied from).
+COPY src/__init__.py src/__init__.py
+COPY src/serve src/serve
+RUN chmod -R a+rX,go-w /app/src
+
+USER 10001:10001
+EXPOSE 8000
+
+# ORT_DISABLE_TELEMETRY: onnxruntime otherwise writes a device id under $HOME/.cache, which a
+# read-only root filesystem refuses (the image-runtime test catches any such write).
+# No curl in the image: the interpreter does the probe (non-2xx or no answer -> exit 1).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('FASTAPI_PORT', '8000') + '/health/live', timeout=2)"]
+
+CMD ["python", "-m", "src.serve.app"]
+
 ############################ trainer: the training workflow ############################
 FROM python:3.11.14-slim-bookworm AS trainer
 
@@ -50,8 +91,11 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY pyproject.toml README.md run_training_workflow.py ./
 COPY src/__init__.py src/__init__.py
 COPY src/training src/training
-RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+COPY deploy/docker/trainer-entrypoint.sh /usr/local/bin/trainer-entrypoint
+RUN chmod -R a+rX,go-w /app /usr/local/bin/trainer-entrypoint \
+    && chmod 755 /usr/local/bin/trainer-entrypoint \
+    && groupadd --gid 10001 app \
+    && useradd --no-log-init --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 
 # Metaflow needs a user name, and its local datastore and cards somewhere writable (the code
 # in /app is root-owned): /tmp. Only artifacts/ (a mounted volume) is written under /app.
@@ -59,41 +103,8 @@ ENV METAFLOW_USER=trainer \
     METAFLOW_DATASTORE_SYSROOT_LOCAL=/tmp/metaflow \
     METAFLOW_CARD_LOCALROOT=/tmp/metaflow/mf.cards \
     HOME=/tmp
+# Non-root by default (Kubernetes runs it as 10001). docker-compose.yaml starts it as root with
+# only SETUID/SETGID, and the entry point then switches to the owner of the mounted artifacts.
 USER 10001:10001
+ENTRYPOINT ["/usr/local/bin/trainer-entrypoint"]
 CMD ["python", "run_training_workflow.py", "run", "--config", "src/training/config.yaml"]
-
-############################ runtime: the serving image ################################
-FROM python:3.11.14-slim-bookworm AS runtime
-
-LABEL org.opencontainers.image.title="mlops-toolset serving API" \
-      org.opencontainers.image.licenses="MIT"
-
-RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
-
-ENV PATH=/opt/venv/bin:$PATH \
-    VIRTUAL_ENV=/opt/venv \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    FASTAPI_HOST=0.0.0.0 \
-    FASTAPI_PORT=8000 \
-    ARTIFACTS_DIR=/app/artifacts \
-    LOG_JSON=true \
-    ORT_DISABLE_TELEMETRY=1
-
-WORKDIR /app
-COPY --from=serve-deps /opt/venv /opt/venv
-# Code is owned by root and read-only for the service user.
-COPY src/__init__.py src/__init__.py
-COPY src/serve src/serve
-
-USER 10001:10001
-EXPOSE 8000
-
-# ORT_DISABLE_TELEMETRY: onnxruntime otherwise writes a device id under $HOME/.cache, which a
-# read-only root filesystem refuses (the image-runtime test catches any such write).
-# No curl in the image: the interpreter does the probe (non-2xx or no answer -> exit 1).
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('FASTAPI_PORT', '8000') + '/health/live', timeout=2)"]
-
-CMD ["python", "-m", "src.serve.app"]

@@ -2,7 +2,8 @@
 
 `nox -s tests`, `nox -s lint`, `nox -s security` are the three pull-request checks
 (code-testing, code-validation, code-security). `nox -s train`, `nox -s serve` and
-`nox -s demo` (train the default model, then serve it) are for users; `nox -s soak` is the
+`nox -s demo` (train the default model, then serve it) are for users; `nox -s image` builds
+and runs the serving image with a Docker engine; `nox -s soak` is the
 bounded soak of the real service (docs/security.md); `nox -s bench` the same-run serving
 benchmark (docs/performance.md); `nox -s argo` compiles the training flow for Argo Workflows
 offline and checks it (docs/training.md, "Run on Kubernetes and Argo").
@@ -107,6 +108,27 @@ def tests(session: nox.Session) -> None:
         "--cov-report=xml",
         *session.posargs,
         env=_user_env(),
+    )
+
+
+@nox.session(python=PYTHON)
+def image(session: nox.Session) -> None:
+    """Build the serving image with the local Docker engine and run it as compose does.
+
+    tests/integration_tests/test_image_build.py: hardened container, HEALTHCHECK, /predict,
+    non-root, read-only root filesystem, no training packages; prints the image size.
+
+    Fails when no engine answers. Without Docker Hub, build the base image's stand-in first:
+    `.ci/build_standin_base.sh` (root, debootstrap; docs/shipping.md).
+    """
+    _install_project(session, *TOOLS)
+    session.run(
+        "pytest",
+        "tests/integration_tests/test_image_build.py",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"REQUIRE_SYSTEM_TOOLS": "1", "DOCKER_ENGINE": "required"},
     )
 
 
@@ -230,16 +252,28 @@ def security(session: nox.Session) -> None:
         # its per-version JSON API that pip-audit needs. Fall back to the per-project API:
         # exact for pins at the latest release, listed as unverified otherwise. GitHub CI
         # reaches the full API and always runs pip-audit itself.
+        # Pins it cannot verify fail it, except outside CI, where they are accepted with a
+        # loud "AUDIT INCOMPLETE" warning (CI must never pass an unverified audit).
+        allow = [] if _require_tools() else ["--allow-unverified"]
         session.warn(
             "PyPI's per-version vulnerability API is unreachable from here: running the "
             "partial fallback .github/scripts/pypi_audit.py instead of pip-audit"
+            + ("" if allow else " (unverified pins fail it: CI / REQUIRE_SYSTEM_TOOLS=1)")
         )
-        session.run(
+        output = session.run(
             "python",
             ".github/scripts/pypi_audit.py",
             *PINNED_REQUIREMENTS,
             *ignores,
+            *allow,
+            silent=True,
         )
+        print(output, end="")
+        if output and "AUDIT INCOMPLETE" in output:
+            session.warn(
+                "pip-audit NOT run: the dependency audit is INCOMPLETE (pins listed as NOT "
+                "VERIFIED above were not checked); GitHub's code-security job runs the real one"
+            )
 
     # Secrets: every tracked file against the committed baseline (audited false positives).
     # The hook rewrites a baseline whose line numbers moved and exits 3; run it on a copy so

@@ -1,10 +1,10 @@
 """Reproduce the serving image's runtime without a container engine.
 
-Read from the Dockerfile: the final stage's COPY sources, WORKDIR, ENV, CMD and HEALTHCHECK, and
+Read from the Dockerfile: the runtime stage's COPY sources, WORKDIR, ENV, CMD and HEALTHCHECK, and
 the build stage its ``COPY --from`` takes the virtualenv from. Rebuild that stage's virtualenv
 fresh (uv, only the files the build stage copies: ``requirements-serve.txt`` and the package
-metadata), lay out only the files the final stage copies in a temporary root, publish a test
-model, then start the final stage's CMD with its ENV (host/port overridden to a free loopback
+metadata), lay out only the files the runtime stage copies in a temporary root, publish a test
+model, then start the runtime stage's CMD with its ENV (host/port overridden to a free loopback
 port; API keys from a secret file as docker compose mounts them) and check /health, /predict,
 /metrics and the HEALTHCHECK command.
 
@@ -35,7 +35,7 @@ import jsonschema
 import pytest
 
 from tests.artifact_factory import IRIS_FEATURES, build_iris_artifact
-from tests.dockerfile_stages import ROOT, Stage, final_stage, stage
+from tests.dockerfile_stages import ROOT, Stage, stage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -126,8 +126,8 @@ def _replay_run(
         venv = rootfs.host(words[3])
         subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
         return venv / "bin" / "python"
-    if words and words[0] in {"groupadd", "useradd"}:
-        return venv_python  # the service user: the test runs as whoever runs pytest
+    if words and words[0] in {"groupadd", "useradd", "chmod"}:
+        return venv_python  # users and modes: the test runs as whoever runs pytest
     if venv_python is None:
         pytest.fail(f"build stage RUN before its virtualenv exists: {command!r}")
     if words[:2] == ["pip", "install"]:
@@ -184,12 +184,12 @@ class Running:
 
 @pytest.fixture(scope="module")
 def image_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    runtime = final_stage()
+    runtime = stage("runtime")
     rootfs = Rootfs(tmp_path_factory.mktemp("image-rootfs"))
     for directory in ("tmp", "run/secrets"):
         rootfs.host(directory).mkdir(parents=True)
 
-    # 1. The final stage's COPYs: --from=<stage> replays that stage, the rest come from the repo.
+    # 1. The runtime stage's COPYs: --from=<stage> replays that stage, the rest come from the repo.
     workdir = rootfs.host(runtime.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     for copy in runtime.copies:
@@ -240,7 +240,7 @@ def image_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
     )
     log = rootfs.root.parent / f"{rootfs.root.name}-server.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(  # the final stage's CMD, exec form, with its ENV only
+        process = subprocess.Popen(  # the runtime stage's CMD, exec form, with its ENV only
             [executable, *command[1:]],
             cwd=workdir,
             env=env,
@@ -339,7 +339,7 @@ def test_metrics_export_every_series_the_dashboard_queries(image_runtime: Runnin
 
 def test_healthcheck_command_passes_without_curl(image_runtime: Running) -> None:
     healthcheck = image_runtime.runtime.healthcheck
-    assert healthcheck is not None, "the final stage has no HEALTHCHECK"
+    assert healthcheck is not None, "the runtime stage has no HEALTHCHECK"
     _, command = healthcheck
     assert "curl" not in command
     assert "wget" not in command
