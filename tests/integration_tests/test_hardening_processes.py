@@ -190,11 +190,14 @@ def test_sigterm_under_load_finishes_accepted_requests_and_exits_0(
     server = start_server(signed_artifacts)
     body = orjson.dumps({"records": [ROW] * 50})
     slow_results: list[Any] = []
+    half_sent = threading.Semaphore(0)
+    finish = threading.Event()
 
     def slow_request(index: int) -> None:
         def drip() -> Iterator[bytes]:
             yield body[: len(body) // 2]
-            time.sleep(1.5)  # SIGTERM arrives while this request is being handled
+            half_sent.release()
+            finish.wait(30)  # SIGTERM arrives while this request is being handled
             yield body[len(body) // 2 :]
 
         try:
@@ -217,9 +220,12 @@ def test_sigterm_under_load_finishes_accepted_requests_and_exits_0(
         slow = [threading.Thread(target=slow_request, args=(i,)) for i in range(4)]
         for thread in slow:
             thread.start()
-        time.sleep(0.5)
+        for _ in slow:  # all four connected and half uploaded before the signal
+            assert half_sent.acquire(timeout=30)
         term_at = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        finish.set()
         code = server.proc.wait(30)
         exited_at = time.monotonic()
         for thread in slow:
