@@ -207,9 +207,10 @@ class ServerPool:
         return server
 
     def stop_all(self) -> None:
-        """Stop every server this pool started."""
-        for server in self.servers:
-            server.stop()
+        """Stop every server this pool started, each even if stopping another one failed."""
+        with contextlib.ExitStack() as stops:
+            for server in self.servers:
+                stops.callback(server.stop)
 
     def __enter__(self) -> ServerPool:
         return self
