@@ -1,5 +1,5 @@
-"""Hardening over real processes (issue 6): ``python -m src.serve.app`` on a free 127.0.0.1
-port, always stopped by the fixture.
+"""Hardening over real processes: ``python -m src.serve.app`` started and always stopped by
+the shared harness (tests/server_process.py).
 
 * SIGKILL one of two workers under load: uvicorn's supervisor restarts it, the service keeps
   answering, and only requests in flight on the killed worker fail;
@@ -20,28 +20,27 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import psutil
 import pytest
 
 from tests.artifact_factory import build_iris_artifact, new_version, set_latest
+from tests.polling import wait_for
+from tests.server_process import REPO_ROOT, ServerPool
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "fake-hardening-api-key-0123"  # pragma: allowlist secret
 ADMIN_KEY = "fake-hardening-admin-key-456"  # pragma: allowlist secret
 OLD_KEY = ("fake-proc-key-1", b"fake-process-signing-secret-one")  # pragma: allowlist secret
@@ -50,129 +49,23 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout} s")
-
-
-class Server:
-    """One ``python -m src.serve.app`` process with signature checking on."""
-
-    def __init__(self, tmp_path: Path, artifacts: Path, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / f"server-{self.port}.log"
-        key_file = tmp_path / "signing.keys"
-        key_file.write_text(
-            f"# old key first, then the new one\n{OLD_KEY[0]}:{OLD_KEY[1].decode()}\n"
-            f"{NEW_KEY[0]}:{NEW_KEY[1].decode()}\n"
-        )
-        (tmp_path / "serve.yaml").write_text("")
-        full_env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp_path),
-            "SERVE_CONFIG": str(tmp_path / "serve.yaml"),
-            "FASTAPI_HOST": "127.0.0.1",
-            "FASTAPI_PORT": str(self.port),
-            "ARTIFACTS_DIR": str(artifacts),
-            "API_KEYS": API_KEY,
-            "ADMIN_API_KEYS": ADMIN_KEY,
-            "ARTIFACT_SIGNING_KEYS_FILE": str(key_file),
-            "MODEL_POLL_SECONDS": "0",
-            "LOG_JSON": "true",
-            "SHUTDOWN_GRACE_SECONDS": "10",
-            **env,
-        }
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "src.serve.app"],
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def log_entries(self) -> list[dict[str, Any]]:
-        entries = []
-        for line in self.logs().splitlines():
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                continue
-        return entries
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        def ready() -> bool:
-            assert self.proc.poll() is None, f"server exited early:\n{self.logs()}"
-            return httpx.get(self.url + "/health", timeout=2).status_code == 200
-
-        wait_for(ready, timeout, "ready")
-
-    def workers(self) -> list[psutil.Process]:
-        """uvicorn's worker processes (multiprocessing spawn children, not its helpers)."""
-        found = []
-        for child in psutil.Process(self.proc.pid).children():
-            try:
-                cmdline = " ".join(child.cmdline())
-            except psutil.Error:
-                continue
-            if "spawn_main" in cmdline or "multiprocessing.spawn" in cmdline:
-                found.append(child)
-        return found
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        for child in psutil.Process().children(recursive=True):
-            # an orphaned worker of this server, if the parent died first
-            if child.pid != self.proc.pid and self.url in " ".join(_safe_cmdline(child)):
-                child.kill()
-        self._log.close()
-
-
-def _safe_cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
-
-
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    servers: list[Server] = []
-
-    def start(artifacts: Path, *, ready: bool = True, **env: str) -> Server:
-        server = Server(tmp_path, artifacts, **env)
-        servers.append(server)
-        if ready:
-            server.wait_ready()
-        else:
-            wait_for(
-                lambda: httpx.get(server.url + "/health/live", timeout=2).status_code == 200,
-                what="live",
-            )
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
+def start_server(tmp_path: Path) -> Iterator[ServerPool]:
+    """Servers with signature checking on, ready once /health answers 200."""
+    key_file = tmp_path / "signing.keys"
+    key_file.write_text(
+        f"# old key first, then the new one\n{OLD_KEY[0]}:{OLD_KEY[1].decode()}\n"
+        f"{NEW_KEY[0]}:{NEW_KEY[1].decode()}\n"
+    )
+    with ServerPool(
+        tmp_path,
+        ready_path="/health",
+        API_KEYS=API_KEY,
+        ADMIN_API_KEYS=ADMIN_KEY,
+        ARTIFACT_SIGNING_KEYS_FILE=str(key_file),
+        MODEL_POLL_SECONDS="0",
+    ) as pool:
+        yield pool
 
 
 @pytest.fixture
@@ -235,7 +128,7 @@ class Load:
 
 
 def test_sigkill_one_of_two_workers_under_load(
-    start_server: Callable[..., Server], signed_artifacts: Path
+    start_server: ServerPool, signed_artifacts: Path
 ) -> None:
     server = start_server(signed_artifacts, WORKERS="2")
     wait_for(lambda: len(server.workers()) == 2, what="two workers")
@@ -292,16 +185,19 @@ def test_sigkill_one_of_two_workers_under_load(
 
 
 def test_sigterm_under_load_finishes_accepted_requests_and_exits_0(
-    start_server: Callable[..., Server], signed_artifacts: Path
+    start_server: ServerPool, signed_artifacts: Path
 ) -> None:
     server = start_server(signed_artifacts)
     body = orjson.dumps({"records": [ROW] * 50})
     slow_results: list[Any] = []
+    half_sent = threading.Semaphore(0)
+    finish = threading.Event()
 
     def slow_request(index: int) -> None:
         def drip() -> Iterator[bytes]:
             yield body[: len(body) // 2]
-            time.sleep(1.5)  # SIGTERM arrives while this request is being handled
+            half_sent.release()
+            finish.wait(30)  # SIGTERM arrives while this request is being handled
             yield body[len(body) // 2 :]
 
         try:
@@ -324,9 +220,12 @@ def test_sigterm_under_load_finishes_accepted_requests_and_exits_0(
         slow = [threading.Thread(target=slow_request, args=(i,)) for i in range(4)]
         for thread in slow:
             thread.start()
-        time.sleep(0.5)
+        for _ in slow:  # all four connected and half uploaded before the signal
+            assert half_sent.acquire(timeout=30)
         term_at = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        finish.set()
         code = server.proc.wait(30)
         exited_at = time.monotonic()
         for thread in slow:
@@ -363,9 +262,7 @@ def test_sigterm_under_load_finishes_accepted_requests_and_exits_0(
     assert exited_at - term_at < 10, figures
 
 
-def test_signed_artifacts_over_the_real_process(
-    start_server: Callable[..., Server], tmp_path: Path
-) -> None:
+def test_signed_artifacts_over_the_real_process(start_server: ServerPool, tmp_path: Path) -> None:
     artifacts = tmp_path / "artifacts"
     v1 = build_iris_artifact(artifacts, signing_key=OLD_KEY, model_version=new_version(-20))
     server = start_server(artifacts)
@@ -407,11 +304,11 @@ def test_signed_artifacts_over_the_real_process(
 
 
 def test_unsigned_start_up_is_503_unless_allowed_with_a_warning(
-    start_server: Callable[..., Server], tmp_path: Path
+    start_server: ServerPool, tmp_path: Path
 ) -> None:
     artifacts = tmp_path / "artifacts"
     built = build_iris_artifact(artifacts)
-    strict = start_server(artifacts, ready=False)
+    strict = start_server(artifacts, ready_path="/health/live")
     health = httpx.get(strict.url + "/health")
     assert health.status_code == 503
     assert "is not signed" in health.json()["reason"]
@@ -434,7 +331,7 @@ def _chromium() -> str | None:
 
 
 def test_docs_page_runs_under_its_content_security_policy(
-    start_server: Callable[..., Server], signed_artifacts: Path
+    start_server: ServerPool, signed_artifacts: Path
 ) -> None:
     binary = _chromium()
     if binary is None:

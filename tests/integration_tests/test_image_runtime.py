@@ -15,16 +15,12 @@ skl2onnx, ...) or a file the image does not copy (src/training, a config outside
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +32,7 @@ import pytest
 
 from tests.artifact_factory import IRIS_FEATURES, build_iris_artifact
 from tests.dockerfile_stages import ROOT, Stage, stage
+from tests.server_process import ServerProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -156,12 +153,6 @@ def _replay_run(
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _files(root: Path, skip: tuple[Path, ...]) -> set[str]:
     return {
         str(p.relative_to(root))
@@ -216,7 +207,7 @@ def image_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
     key_file.write_text(f"# written by the runtime test\n{api_key}\n")
     signing_file = rootfs.host("/run/secrets/artifact_signing_key")
     signing_file.write_text(f"{signing_key[0]}:{signing_key[1]}\n")
-    port = _free_port()
+    port = free_port()
     env = {k: rootfs.map_value(v) for k, v in image_env.items()}
     env.update(
         {
@@ -239,41 +230,11 @@ def image_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
         f"CMD {command[0]!r} must resolve inside the image's virtualenv, got {executable}"
     )
     log = rootfs.root.parent / f"{rootfs.root.name}-server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(  # the runtime stage's CMD, exec form, with its ENV only
-            [executable, *command[1:]],
-            cwd=workdir,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"the image's CMD exited with {process.returncode} before answering:\n"
-                    + log.read_text(errors="replace")[-4000:]
-                )
-            try:
-                if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("no ready /health within 90 s:\n" + log.read_text()[-4000:])
-            time.sleep(0.3)
-        yield Running(base_url, api_key, env, rootfs, workdir, built.model_version, runtime, log)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+    # the final stage's CMD, exec form, with its ENV only
+    server = ServerProcess(env, log, command=[executable, *command[1:]], cwd=workdir, port=port)
+    with server:
+        server.wait_ready("/health", timeout=90)
+        yield Running(server.url, api_key, env, rootfs, workdir, built.model_version, runtime, log)
     # read_only: true in compose: the service must not write outside its tmpfs (/tmp).
     after = _files(rootfs.root, skip=(rootfs.host("/tmp"),))
     written = sorted(after - before)

@@ -7,19 +7,22 @@ traffic flags nothing; traffic with petal_length shifted by +3 std flags that fe
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.artifact_factory import IRIS_FEATURES, build_iris_artifact
-from tests.integration_tests.test_serve_app import AUTH, Server
+from tests.polling import wait_for
+from tests.server_process import ServerPool
 from tests.unit_tests.serve.monitoring.helpers import iris_traffic, row_dicts
 
 pytestmark = pytest.mark.integration
+
+API_KEY = "integration-api-key-0123"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+WAIT_SECONDS = 20.0
 
 
 def samples(http: httpx.Client, name: str) -> dict[str, float]:
@@ -48,21 +51,15 @@ def send(http: httpx.Client, n: int, seed: int, shift: dict[str, float] | None =
         assert http.post("/predict/batch", json=body, headers=AUTH).status_code == 200
 
 
-def wait_for(predicate: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
-
-
 def test_drift_across_two_workers(tmp_path: Path) -> None:
     artifacts = tmp_path / "artifacts"
     build_iris_artifact(artifacts)
     multiproc = tmp_path / "multiproc"
     multiproc.mkdir()
-    server = Server(
+    pool = ServerPool(
         tmp_path,
-        artifacts,
+        API_KEYS=API_KEY,
+        ALLOW_UNSIGNED="true",
         WORKERS="2",
         MODEL_POLL_SECONDS="0",
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
@@ -71,12 +68,13 @@ def test_drift_across_two_workers(tmp_path: Path) -> None:
         MONITORING_CACHE_SECONDS="0",
         MONITORING_REFRESH_SECONDS="0.3",
     )
-    try:
-        server.wait_live()
+    with pool:
+        server = pool(artifacts)
         with httpx.Client(base_url=server.url, timeout=10) as http:
-            wait_for(lambda: http.get("/health").status_code == 200)
+            wait_for(lambda: http.get("/health").status_code == 200, WAIT_SECONDS, "ready")
             send(http, 4000, seed=61)
-            wait_for(lambda: rows_total(http) == 4000)  # every worker's rows, summed
+            # every worker's rows, summed
+            wait_for(lambda: rows_total(http) == 4000, WAIT_SECONDS, "4000 rows counted")
             assert set(statuses(http)) == set(IRIS_FEATURES)
             # Each worker judges its own share of the traffic (how the kernel spreads
             # connections varies), so only "nothing drifted" is certain here; the strict
@@ -85,11 +83,9 @@ def test_drift_across_two_workers(tmp_path: Path) -> None:
             assert max(samples(http, "model_feature_drift_psi").values()) < 0.25
 
             send(http, 4000, seed=62, shift={"petal_length": 3.0})
-            wait_for(lambda: rows_total(http) == 8000)
+            wait_for(lambda: rows_total(http) == 8000, WAIT_SECONDS, "8000 rows counted")
             flagged = {name for name, value in statuses(http).items() if value == 2}
             assert flagged == {"petal_length"}
             body = http.get("/monitoring", headers=AUTH).json()  # one worker's own window
             assert body["drifted_features"] == ["petal_length"]
         assert server.terminate() == 0
-    finally:
-        server.close()

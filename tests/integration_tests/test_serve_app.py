@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,20 +14,16 @@ import orjson
 import pytest
 
 from tests.artifact_factory import build_iris_artifact, new_version, set_latest
+from tests.polling import wait_for
+from tests.server_process import ServerPool
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "integration-api-key-0123"
 ADMIN_KEY = "integration-admin-key-456"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+WAIT_SECONDS = 45.0
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -47,101 +38,22 @@ def metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-class Server:
-    """One ``python -m src.serve.app`` subprocess."""
-
-    def __init__(self, tmp_path: Path, artifacts: Path, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / f"server-{self.port}.log"
-        (tmp_path / "serve.yaml").write_text("")
-        full_env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp_path),
-            "SERVE_CONFIG": str(tmp_path / "serve.yaml"),
-            "FASTAPI_HOST": "127.0.0.1",
-            "FASTAPI_PORT": str(self.port),
-            "ARTIFACTS_DIR": str(artifacts),
-            "API_KEYS": API_KEY,
-            "ADMIN_API_KEYS": ADMIN_KEY,
-            "MODEL_POLL_SECONDS": "0.3",
-            "LOG_JSON": "true",
-            "SHUTDOWN_GRACE_SECONDS": "10",
-            # unsigned factory artifacts; signatures over the real process are tested in
-            # test_hardening_processes.py
-            "ALLOW_UNSIGNED": "true",
-            **env,
-        }
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "src.serve.app"],
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: workers included in cleanup
-        )
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_live(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"server exited early:\n{self.logs()}"
-            try:
-                if httpx.get(self.url + "/health/live", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError(f"server not live after {timeout} s:\n{self.logs()}")
-
-    def terminate(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def close(self) -> None:
-        """Stop the server and every worker it spawned, even after a failed test."""
-        graceful = False
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # the parent stops and joins its workers
-            try:
-                graceful = self.proc.wait(30) == 0
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if not graceful:  # crashed or hung: workers may be orphaned in its process group
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self._log.close()
-
-
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Any]:
-    servers: list[Server] = []
-
-    def start(artifacts: Path, **env: str) -> Server:
-        server = Server(tmp_path, artifacts, **env)
-        servers.append(server)
-        server.wait_live()
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-def wait_for(predicate: Any, timeout: float = 45, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout} s")
+def start_server(tmp_path: Path) -> Iterator[ServerPool]:
+    with ServerPool(
+        tmp_path,
+        API_KEYS=API_KEY,
+        ADMIN_API_KEYS=ADMIN_KEY,
+        MODEL_POLL_SECONDS="0.3",
+        # unsigned factory artifacts; signatures over the real process are tested in
+        # test_hardening_processes.py
+        ALLOW_UNSIGNED="true",
+    ) as pool:
+        yield pool
 
 
 def test_starts_empty_becomes_ready_serves_and_stops_cleanly(
-    tmp_path: Path, start_server: Any
+    tmp_path: Path, start_server: ServerPool
 ) -> None:
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
@@ -152,7 +64,7 @@ def test_starts_empty_becomes_ready_serves_and_stops_cleanly(
         assert "no model 'iris_classifier' is published yet" in health.json()["reason"]
 
         built = build_iris_artifact(artifacts)
-        wait_for(lambda: http.get("/health").status_code == 200, what="ready")
+        wait_for(lambda: http.get("/health").status_code == 200, WAIT_SECONDS, "ready")
         assert http.get("/health").json()["model_version"] == built.model_version
 
         for _ in range(5):
@@ -207,7 +119,7 @@ def test_starts_empty_becomes_ready_serves_and_stops_cleanly(
 
 
 def test_hot_reload_under_load_then_broken_version_refused(
-    tmp_path: Path, start_server: Any
+    tmp_path: Path, start_server: ServerPool
 ) -> None:
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
@@ -229,10 +141,12 @@ def test_hot_reload_under_load_then_broken_version_refused(
     worker = threading.Thread(target=client_loop)
     worker.start()
     try:
-        wait_for(lambda: len(seen) >= 20, what="traffic on v1")
+        wait_for(lambda: len(seen) >= 20, WAIT_SECONDS, "traffic on v1")
         v2 = build_iris_artifact(artifacts, model_version=new_version(), C=0.05)
         wait_for(
-            lambda: sum(1 for _, v in seen if v == v2.model_version) >= 20, what="traffic on v2"
+            lambda: sum(1 for _, v in seen if v == v2.model_version) >= 20,
+            WAIT_SECONDS,
+            "traffic on v2",
         )
     finally:
         stop.set()
@@ -259,7 +173,8 @@ def test_hot_reload_under_load_then_broken_version_refused(
                 )
                 == 1
             ),
-            what="broken version refused",
+            WAIT_SECONDS,
+            "broken version refused",
         )
         time.sleep(1.0)  # several poll intervals: not retried in a loop
         metrics = http.get("/metrics").text
@@ -277,7 +192,7 @@ def test_hot_reload_under_load_then_broken_version_refused(
 
 
 def test_sigterm_finishes_the_in_flight_request_and_exits_0(
-    tmp_path: Path, start_server: Any
+    tmp_path: Path, start_server: ServerPool
 ) -> None:
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
@@ -331,7 +246,9 @@ def test_sigterm_finishes_the_in_flight_request_and_exits_0(
     assert server.proc.wait(60) == 0, server.logs()
 
 
-def test_two_workers_aggregate_metrics_and_exit_cleanly(tmp_path: Path, start_server: Any) -> None:
+def test_two_workers_aggregate_metrics_and_exit_cleanly(
+    tmp_path: Path, start_server: ServerPool
+) -> None:
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
     build_iris_artifact(artifacts)
@@ -341,7 +258,12 @@ def test_two_workers_aggregate_metrics_and_exit_cleanly(tmp_path: Path, start_se
     server = start_server(
         artifacts, WORKERS="2", MODEL_POLL_SECONDS="0", PROMETHEUS_MULTIPROC_DIR=str(multiproc)
     )
-    wait_for(lambda: server.logs().count("model iris_classifier version") >= 2, what="both workers")
+    wait_for(
+        lambda: server.logs().count("model iris_classifier version") >= 2,
+        WAIT_SECONDS,
+        "both workers",
+        detail=server.log_tail,
+    )
     for _ in range(30):
         # A fresh connection each time so both workers get traffic.
         r = httpx.post(server.url + "/predict", json=ROW, headers={**AUTH, "Connection": "close"})

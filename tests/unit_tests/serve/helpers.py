@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.artifact_factory import (
     numeric_reference,
     sha256_file,
 )
+from tests.polling import wait_for
 
 API_KEY = "test-api-key-0123456789"
 OTHER_KEY = "test-api-key-other-9876"
@@ -112,14 +112,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     return body
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, step: float = 0.05) -> None:
-    """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+wait_until = wait_for  # the test tree's one poller, under the name the serve tests import
 
 
 def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float:
