@@ -337,3 +337,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServeError, serve_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)  # type: ignore[arg-type]
+
+
+class SettingsError(Exception):
+    """Invalid settings; the message names every bad setting and is safe to print."""

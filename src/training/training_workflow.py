@@ -25,7 +25,8 @@ from typing import Any
 
 from metaflow import FlowSpec, IncludeFile, Parameter, card, current, step
 
-from src.training.config import DEFAULT_CONFIG_PATH, TrainingConfig, parse_config_text
+from src.training.config import DEFAULT_CONFIG_PATH, TrainingConfig
+from src.training.config_loader import parse_config_text
 from src.training.errors import TrainingError
 from src.training.runtime import record_summary
 
@@ -140,9 +141,9 @@ class TrainingWorkflow(FlowSpec):
     @step
     def join(self, inputs: Any) -> None:
         """Pick the best candidate by CV score (ties: the one listed first in the config)."""
-        from src.training.steps import choose_best
+        from src.training.steps import choose_best, in_config_order
 
-        self.results = sorted((inp.result for inp in inputs), key=lambda r: r.order)
+        self.results = in_config_order(inp.result for inp in inputs)
         self.merge_artifacts(inputs, exclude=["result"])
         metric = self._cfg().metric
         best = choose_best(self.results, metric)
@@ -174,6 +175,7 @@ class TrainingWorkflow(FlowSpec):
         self.metadata = evaluation.draft_metadata
         self.onnx_model = evaluation.onnx.model_bytes
         self.test_metrics = evaluation.test_metrics
+        self.gate = evaluation.gate
         onnx = evaluation.onnx.info
         if onnx.get("path"):
             print(f"ONNX export ok ({onnx['converter']}, opset {onnx['opset']}): {onnx['parity']}")
@@ -190,9 +192,9 @@ class TrainingWorkflow(FlowSpec):
         from src.training.quality_gate import enforce_quality_gate
 
         with reported():
-            gate = enforce_quality_gate(self._cfg(), self.test_metrics)
+            enforce_quality_gate(self.gate)
         self.gate_passed = True
-        print(f"quality gate: {gate.message}")
+        print(f"quality gate: {self.gate.message}")
         self.next(self.publish)
 
     @step

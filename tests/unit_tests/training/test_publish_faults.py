@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from src.training import publish
-from src.training.config import validate_config_data
+from src.training.config_loader import validate_config_data
 from src.training.errors import PublishError
 from src.training.publish import list_versions, read_latest
 from src.training.signing import SigningKey, verify_signature
