@@ -1,4 +1,4 @@
-"""Publishing under faults (issue 6): a full disk or a crash at any file of a *signed* publish
+"""Publishing under faults: a full disk or a crash at any file of a *signed* publish
 leaves no partial version and ``LATEST`` intact; the next publish is unaffected.
 
 test_publish.py covers fsync failing, the model file failing, the rename and the LATEST
