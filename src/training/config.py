@@ -178,11 +178,10 @@ class TrainingConfig(_Strict):
         return self.selection_metric or DEFAULT_METRIC[self.resolved_task]
 
     @property
-    def gate_metric(self) -> str | None:
-        """The metric the quality gate checks (defaults to the selection metric)."""
-        if self.quality_gate is None:
-            return None
-        return self.quality_gate.metric or self.metric
+    def gate_metric(self) -> str:
+        """The metric the quality gate checks: its own ``metric``, else the selection metric."""
+        own = self.quality_gate.metric if self.quality_gate else None
+        return own or self.metric
 
 
 def _format_location(loc: tuple[int | str, ...]) -> str:

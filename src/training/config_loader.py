@@ -31,7 +31,7 @@ def check_semantics(config: TrainingConfig) -> TrainingConfig:
             )
     gate = config.quality_gate
     if gate is not None:
-        spec = METRICS[str(config.gate_metric)]
+        spec = METRICS[config.gate_metric]
         if spec.higher_is_better and gate.max_score is not None:
             raise ConfigError(
                 "quality_gate.max_score", f"{spec.name} is higher-is-better; use min_score"

@@ -32,7 +32,7 @@ def check_quality_gate(config: TrainingConfig, test_metrics: dict[str, Any]) -> 
     gate = config.quality_gate
     if gate is None:
         return GateResult(True, "no quality gate configured", None)
-    metric = str(config.gate_metric)
+    metric = config.gate_metric
     value = float(test_metrics[metric])
     passed = gate_passes(value, gate.min_score, gate.max_score)
     if gate.min_score is not None:

@@ -19,10 +19,11 @@ from src.serve.artifact import ArtifactRef, load_artifact
 from src.serve.errors import (
     IntegrityError,
     InvalidArtifactError,
+    SettingsError,
     SignatureInvalidError,
     UnsignedArtifactError,
 )
-from src.serve.settings import SettingsError, load_settings
+from src.serve.settings import load_settings
 from src.serve.signing import Keyring, message_for
 from tests.artifact_factory import (
     BuiltArtifact,

@@ -56,3 +56,14 @@ def test_no_gate_always_passes(make_config):
     config = make_config()
     config = config.model_copy(update={"quality_gate": None})
     assert check_quality_gate(config, {"accuracy": 0.0}).passed
+
+
+def test_the_verdict_is_computed_once_at_evaluation_and_enforced_as_recorded(make_config):
+    from src.training.steps import train_and_evaluate
+
+    config = make_config(export_onnx=False, quality_gate={"min_score": 1.01})
+    evaluation = train_and_evaluate(config).evaluation
+    assert not evaluation.gate.passed
+    assert evaluation.draft_metadata["metrics"]["quality_gate"] == evaluation.gate.detail
+    with pytest.raises(QualityGateError, match=r"min_score 1\.01"):
+        enforce_quality_gate(evaluation.gate)
