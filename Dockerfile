@@ -3,7 +3,8 @@
 # Three stages (docs/shipping.md, "Container design"):
 #   serve-deps  builds /opt/venv with the pinned serving requirements + the package metadata
 #   trainer     the training workflow (Metaflow, `train` extra); `docker compose --profile train`
-#   runtime     the serving image (default target): /opt/venv + src/serve, nothing else
+#   runtime     the serving image (default target): /opt/venv + src/serve and the stdlib-only
+#               src/artifact_contract it shares with training, nothing else
 #
 # The model is NOT baked into the image: compose and Kubernetes mount published artifacts
 # read-only and the service picks up new versions itself (MODEL_POLL_SECONDS).
@@ -49,6 +50,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY pyproject.toml README.md run_training_workflow.py ./
 COPY src/__init__.py src/__init__.py
+COPY src/artifact_contract src/artifact_contract
 COPY src/training src/training
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
@@ -85,6 +87,7 @@ WORKDIR /app
 COPY --from=serve-deps /opt/venv /opt/venv
 # Code is owned by root and read-only for the service user.
 COPY src/__init__.py src/__init__.py
+COPY src/artifact_contract src/artifact_contract
 COPY src/serve src/serve
 
 USER 10001:10001

@@ -26,7 +26,6 @@ from typing import Any
 from metaflow import FlowSpec, IncludeFile, Parameter, card, current, step
 
 from src.training.config import DEFAULT_CONFIG_PATH, TrainingConfig
-from src.training.config_loader import parse_config_text
 from src.training.errors import TrainingError
 from src.training.runtime import record_summary
 
@@ -80,6 +79,7 @@ class TrainingWorkflow(FlowSpec):
     @step
     def start(self) -> None:
         """Validate the config (and the signing key, if any) before any work."""
+        from src.training.config_loader import parse_config_text
         from src.training.metadata import RunInfo, git_commit
         from src.training.signing import load_signing_key
 
