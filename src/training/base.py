@@ -47,6 +47,9 @@ class Trainer(ABC):
 
     def __init__(self, config: TrainingConfig) -> None:
         self.config = self.resolve_config(config)
+        #: the task this run does and the target column, as resolved from config + trainer
+        self.task: Task = self.config.resolved_task
+        self.target: str = self.config.resolved_target
 
     @classmethod
     def resolve_config(cls, config: TrainingConfig) -> TrainingConfig:
@@ -70,16 +73,6 @@ class Trainer(ABC):
         return config.model_copy(update={"task": task, "data": data})
 
     # -- data -------------------------------------------------------------------------------
-    @property
-    def task(self) -> Task:
-        """The task this run does."""
-        return self.config.resolved_task
-
-    @property
-    def target(self) -> str:
-        """The target column name."""
-        return self.config.resolved_target
-
     @property
     def source_label(self) -> str:
         """Where the data comes from, for metadata (path, URL or built-in label)."""
