@@ -73,10 +73,39 @@ def git_commit(start: Path | None = None) -> str | None:
             return value
     directory = (start or Path.cwd()).resolve()
     for candidate in (directory, *directory.parents):
-        git_dir = candidate / ".git"
-        if git_dir.is_dir():
+        git_dir = _git_dir(candidate / ".git")
+        if git_dir is not None:
             return _read_head(git_dir)
     return None
+
+
+def _git_dir(dot_git: Path) -> Path | None:
+    """The repository directory behind ``.git``: the folder itself, or, in a linked worktree
+    or submodule, the folder a ``gitdir: <path>`` file points to."""
+    if dot_git.is_dir():
+        return dot_git
+    if not dot_git.is_file():
+        return None
+    try:
+        text = dot_git.read_text().strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir: "):
+        return None
+    target = Path(text[len("gitdir: ") :])
+    target = target if target.is_absolute() else dot_git.parent / target
+    return target if target.is_dir() else None
+
+
+def _common_dir(git_dir: Path) -> Path:
+    """Where refs live: a linked worktree keeps only HEAD and names the shared folder in
+    ``commondir``."""
+    try:
+        common = (git_dir / "commondir").read_text().strip()
+    except OSError:
+        return git_dir
+    path = Path(common)
+    return path if path.is_absolute() else (git_dir / path).resolve()
 
 
 def _read_head(git_dir: Path) -> str | None:
@@ -85,11 +114,12 @@ def _read_head(git_dir: Path) -> str | None:
         if not head.startswith("ref: "):
             return head if _SHA.match(head) else None
         ref = head[5:]
-        ref_file = git_dir / ref
-        if ref_file.is_file():
-            value = ref_file.read_text().strip()
-            return value if _SHA.match(value) else None
-        packed = git_dir / "packed-refs"
+        common = _common_dir(git_dir)
+        for ref_file in (git_dir / ref, common / ref):
+            if ref_file.is_file():
+                value = ref_file.read_text().strip()
+                return value if _SHA.match(value) else None
+        packed = common / "packed-refs"
         if packed.is_file():
             for line in packed.read_text().splitlines():
                 parts = line.split()

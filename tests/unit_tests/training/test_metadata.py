@@ -81,3 +81,22 @@ def test_git_commit_from_packed_refs(tmp_path, monkeypatch):
     (git / "HEAD").write_text("ref: refs/heads/main\n")
     (git / "packed-refs").write_text(f"# pack-refs\n{'c' * 40} refs/heads/main\n")
     assert git_commit(tmp_path) == "c" * 40
+
+
+def test_git_commit_in_a_linked_worktree(tmp_path, monkeypatch):
+    """A linked worktree's ``.git`` is a file naming its folder; refs live in the shared one."""
+    monkeypatch.delenv("GIT_COMMIT", raising=False)
+    monkeypatch.delenv("GITHUB_SHA", raising=False)
+    common = tmp_path / "repo.git"
+    linked = common / "worktrees" / "wt"
+    linked.mkdir(parents=True)
+    (common / "refs" / "heads").mkdir(parents=True)
+    (common / "refs" / "heads" / "feature").write_text("c" * 40 + "\n")
+    (linked / "HEAD").write_text("ref: refs/heads/feature\n")
+    (linked / "commondir").write_text("../..\n")
+    checkout = tmp_path / "wt"
+    checkout.mkdir()
+    (checkout / ".git").write_text(f"gitdir: {linked}\n")
+    assert git_commit(checkout) == "c" * 40
+    (checkout / ".git").write_text("not a gitdir line\n")
+    assert git_commit(checkout) is None
