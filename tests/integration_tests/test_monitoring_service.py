@@ -20,7 +20,7 @@ from tests.unit_tests.serve.monitoring.helpers import iris_traffic, row_dicts
 
 pytestmark = pytest.mark.integration
 
-API_KEY = "integration-api-key-0123"
+API_KEY = "integration-api-key-0123"  # pragma: allowlist secret
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 WAIT_SECONDS = 20.0
 

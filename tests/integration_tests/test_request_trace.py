@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVE_SOURCES = REPO_ROOT / "src" / "serve"
-API_KEY = "trace-api-key-0123456789"
+API_KEY = "trace-api-key-0123456789"  # pragma: allowlist secret
 SIGNING_KEY = ("trace-key-1", b"fake-trace-signing-secret-not-real")  # pragma: allowlist secret
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 LEAN_ADAPTER = "src.serve.lean_predict"
