@@ -37,6 +37,7 @@ from src.serve.signing import SIGNATURE_FILE, Keyring, check_signing_metadata
 
 SUPPORTED_SCHEMA_VERSION = 1
 LATEST_FILE = "LATEST"
+ALIASES_DIR = "aliases"
 METADATA_FILE = "metadata.json"
 ONNX_FILE = "model.onnx"
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -204,6 +205,41 @@ def _resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None) -
     if not directory.is_dir():
         raise ArtifactNotFoundError(
             f"LATEST of model {model_name!r} names version {version!r}, which does not exist"
+        )
+    return ArtifactRef(model_name, version, directory)
+
+
+def resolve_alias(artifacts_dir: Path, model_name: str, alias: str) -> ArtifactRef:
+    """The version the alias ``<model>/aliases/<alias>`` names (moved by the registry tool)."""
+    try:
+        return _resolve_alias(artifacts_dir, model_name, alias)
+    except OSError as exc:
+        cause = (exc.strerror or "I/O error").lower()
+        raise ArtifactNotFoundError(
+            f"cannot read alias {alias!r} of model {model_name!r} ({cause})"
+        ) from None
+
+
+def _resolve_alias(artifacts_dir: Path, model_name: str, alias: str) -> ArtifactRef:
+    model_dir = artifacts_dir / model_name
+    try:
+        version = (model_dir / ALIASES_DIR / alias).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        raise ArtifactNotFoundError(
+            f"model {model_name!r} has no alias {alias!r} (set it with: python -m "
+            f"src.artifact_contract.registry promote {model_name} <version> --alias {alias})"
+        ) from None
+    except UnicodeDecodeError:
+        raise ArtifactNotFoundError(
+            f"alias {alias!r} of model {model_name!r} is unreadable"
+        ) from None
+    if not VERSION_RE.match(version):
+        raise ArtifactNotFoundError(f"alias {alias!r} of model {model_name!r} is malformed")
+    directory = model_dir / version
+    if not directory.is_dir():
+        raise ArtifactNotFoundError(
+            f"alias {alias!r} of model {model_name!r} names version {version!r}, "
+            "which does not exist"
         )
     return ArtifactRef(model_name, version, directory)
 
