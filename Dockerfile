@@ -1,6 +1,7 @@
 # Three stages (docs/shipping.md, "Container design"):
 #   serve-deps  builds /opt/venv with the pinned serving requirements + the package metadata
-#   runtime     the serving image: /opt/venv + src/serve, nothing else
+#   runtime     the serving image: /opt/venv + src/serve and the stdlib-only src/artifact_contract
+#               it shares with training, nothing else
 #   trainer     the training workflow (Metaflow, `train` extra); `docker compose --profile train`
 # Build one with --target (compose does): `docker build --target runtime .`. The trainer stage
 # comes last because the legacy builder (no BuildKit) builds every stage above its target:
@@ -59,6 +60,7 @@ COPY --from=serve-deps /opt/venv /opt/venv
 # Code is owned by root and read-only for the service user (readable whatever the umask of
 # the checkout it was copied from).
 COPY src/__init__.py src/__init__.py
+COPY src/artifact_contract src/artifact_contract
 COPY src/serve src/serve
 RUN chmod -R a+rX,go-w /app/src
 
@@ -90,6 +92,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY pyproject.toml README.md run_training_workflow.py ./
 COPY src/__init__.py src/__init__.py
+COPY src/artifact_contract src/artifact_contract
 COPY src/training src/training
 COPY deploy/docker/trainer-entrypoint.sh /usr/local/bin/trainer-entrypoint
 RUN chmod -R a+rX,go-w /app /usr/local/bin/trainer-entrypoint \

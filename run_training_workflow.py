@@ -25,7 +25,8 @@ from src.training.runtime import (
 # Metaflow refuses to start without a user name (root in CI/containers): set one first.
 ensure_metaflow_user()
 
-from src.training.config import DEFAULT_CONFIG_PATH, load_config  # noqa: E402
+from src.training.config import DEFAULT_CONFIG_PATH  # noqa: E402
+from src.training.config_loader import load_config  # noqa: E402
 from src.training.deployed_config import (  # noqa: E402
     DEPLOY_CONFIG_ENV,
     DEPLOY_PUBLISH_LOCAL_ENV,

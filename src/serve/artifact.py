@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import json
 import platform
 import re
 from dataclasses import dataclass
@@ -26,6 +25,19 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sklearn.base import BaseEstimator
 
+from src.artifact_contract.documents import parse_json_object
+from src.artifact_contract.errors import DocumentError
+from src.artifact_contract.layout import (
+    LATEST_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    MODEL_NAME_PATTERN,
+    ONNX_FILE,
+    SCHEMA_VERSION,
+    SIGNATURE_FILE,
+    VERSION_NAME_RE,
+    is_hidden,
+)
 from src.serve.errors import (
     ArtifactNotFoundError,
     IncompatibleArtifactError,
@@ -33,14 +45,9 @@ from src.serve.errors import (
     InvalidArtifactError,
     ModelLoadError,
 )
-from src.serve.signing import SIGNATURE_FILE, Keyring, check_signing_metadata
+from src.serve.signing import Keyring, check_signing_metadata
 
-SUPPORTED_SCHEMA_VERSION = 1
-LATEST_FILE = "LATEST"
 ALIASES_DIR = "aliases"
-METADATA_FILE = "metadata.json"
-ONNX_FILE = "model.onnx"
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RESERVED_FEATURE_NAMES = frozenset({"request_id", "records"})
 
 
@@ -75,8 +82,8 @@ class ArtifactMetadata(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     schema_version: Literal[1]
-    model_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    model_version: str = Field(pattern=VERSION_RE.pattern)
+    model_name: str = Field(pattern=MODEL_NAME_PATTERN)
+    model_version: str = Field(pattern=VERSION_NAME_RE.pattern)
     trainer_class: str
     task: Literal["classification", "regression"]
     features: list[FeatureSpec] = Field(min_length=1)
@@ -127,7 +134,7 @@ class ArtifactRef:
     def fingerprint(self) -> tuple[int, ...]:
         """Cheap identity of the files on disk (to avoid retrying a known-bad artifact)."""
         stats = []
-        for name in (METADATA_FILE, "model.joblib", ONNX_FILE, SIGNATURE_FILE):
+        for name in (METADATA_FILE, MODEL_FILE, ONNX_FILE, SIGNATURE_FILE):
             try:
                 st = (self.directory / name).stat()
                 stats.extend((st.st_mtime_ns, st.st_size))
@@ -151,7 +158,7 @@ class LoadedArtifact:
 
 
 def _is_visible_version(path: Path) -> bool:
-    return path.is_dir() and not path.name.startswith(".") and bool(VERSION_RE.match(path.name))
+    return path.is_dir() and not is_hidden(path.name) and bool(VERSION_NAME_RE.match(path.name))
 
 
 def resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None = None) -> ArtifactRef:
@@ -174,7 +181,7 @@ def _resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None) -
     model_dir = artifacts_dir / model_name
     if pinned_version is not None:
         directory = model_dir / pinned_version
-        if not VERSION_RE.match(pinned_version) or not directory.is_dir():
+        if not VERSION_NAME_RE.match(pinned_version) or not directory.is_dir():
             raise ArtifactNotFoundError(
                 f"pinned version {pinned_version!r} of model {model_name!r} is not published"
             )
@@ -199,7 +206,7 @@ def _resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None) -
         raise ArtifactNotFoundError(
             f"the LATEST pointer of model {model_name!r} is unreadable"
         ) from None
-    if not VERSION_RE.match(version):
+    if not VERSION_NAME_RE.match(version):
         raise ArtifactNotFoundError(f"the LATEST pointer of model {model_name!r} is malformed")
     directory = model_dir / version
     if not directory.is_dir():
@@ -233,7 +240,7 @@ def _resolve_alias(artifacts_dir: Path, model_name: str, alias: str) -> Artifact
         raise ArtifactNotFoundError(
             f"alias {alias!r} of model {model_name!r} is unreadable"
         ) from None
-    if not VERSION_RE.match(version):
+    if not VERSION_NAME_RE.match(version):
         raise ArtifactNotFoundError(f"alias {alias!r} of model {model_name!r} is malformed")
     directory = model_dir / version
     if not directory.is_dir():
@@ -249,22 +256,21 @@ def read_metadata(
 ) -> tuple[ArtifactMetadata, dict[str, Any]]:
     """Parse and validate metadata.json (``data``: its bytes, already read and verified),
     checking it describes this very directory."""
-    path = ref.directory / METADATA_FILE
     try:
-        raw = json.loads(path.read_bytes() if data is None else data)
+        data = (ref.directory / METADATA_FILE).read_bytes() if data is None else data
     except FileNotFoundError:
         raise InvalidArtifactError(f"version {ref.version}: metadata.json is missing") from None
-    except (OSError, ValueError):
-        raise InvalidArtifactError(
-            f"version {ref.version}: metadata.json is not valid JSON"
-        ) from None
-    if not isinstance(raw, dict):
-        raise InvalidArtifactError(f"version {ref.version}: metadata.json is not a JSON object")
+    except OSError:
+        raise InvalidArtifactError(f"version {ref.version}: metadata.json is unreadable") from None
+    try:
+        raw = parse_json_object(data, METADATA_FILE)
+    except DocumentError as exc:
+        raise InvalidArtifactError(f"version {ref.version}: {exc}") from None
     schema_version = raw.get("schema_version")
-    if schema_version != SUPPORTED_SCHEMA_VERSION or isinstance(schema_version, bool):
+    if schema_version != SCHEMA_VERSION or isinstance(schema_version, bool):
         raise IncompatibleArtifactError(
             f"version {ref.version}: metadata schema_version {schema_version!r} is not supported "
-            f"(this server reads schema_version {SUPPORTED_SCHEMA_VERSION})"
+            f"(this server reads schema_version {SCHEMA_VERSION})"
         )
     try:
         metadata = ArtifactMetadata.model_validate(raw)
@@ -368,7 +374,7 @@ def load_pipeline(ref: ArtifactRef, metadata: ArtifactMetadata) -> Any:
     data = read_verified_model_bytes(ref, metadata.model_file)
     try:
         # Deserialising runs code from the pickle: only reached after the sha256 recorded in
-        # metadata matched the exact bytes loaded here (artifact signatures: see issue 6).
+        # metadata matched the exact bytes loaded here (and the signature covered metadata).
         pipeline = joblib.load(io.BytesIO(data))
     except Exception as exc:
         raise ModelLoadError(

@@ -357,3 +357,7 @@ class NoOnnxError(IncompatibleArtifactError):
 
 class OnnxUnsupportedError(IncompatibleArtifactError):
     """The published ``model.onnx`` cannot serve this model (the message says why)."""
+
+
+class SettingsError(Exception):
+    """Invalid settings; the message names every bad setting and is safe to print."""

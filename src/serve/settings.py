@@ -15,8 +15,9 @@ logged or echoed in error messages.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -30,12 +31,24 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from src.artifact_contract.errors import ContractError
+from src.artifact_contract.keys import (
+    SigningKey,
+    is_printable_token,
+    parse_signing_key,
+    read_key_file,
+    read_signing_keys,
+)
+from src.artifact_contract.layout import MODEL_NAME_PATTERN
+from src.serve.errors import SettingsError
 from src.serve.model_specs import ModelSpec, parse_model_names
-from src.serve.signing import Keyring, parse_signing_key
+from src.serve.signing import Keyring
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config.yaml"
 CONFIG_ENV_VAR = "SERVE_CONFIG"
 SECRET_FIELDS = frozenset({"api_keys", "admin_api_keys", "artifact_signing_keys"})
+A = TypeVar("A")
+T = TypeVar("T")
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
 NO_KEYS_MESSAGE = (
@@ -44,10 +57,6 @@ NO_KEYS_MESSAGE = (
     "development only. Generate a key with: "
     'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 )
-
-
-class SettingsError(Exception):
-    """Invalid settings; the message names every bad setting and is safe to print."""
 
 
 def _split_keys(value: Any) -> Any:
@@ -60,54 +69,18 @@ def _split_keys(value: Any) -> Any:
 
 
 def _check_key(key: SecretStr) -> SecretStr:
-    raw = key.get_secret_value()
-    if not raw or any(ch.isspace() or not ch.isprintable() for ch in raw):
+    if not is_printable_token(key.get_secret_value()):
         raise ValueError("API keys must be non-empty and contain no whitespace or control chars")
     return key
 
 
-def read_key_file(path: Path) -> list[SecretStr]:
-    """Keys from a file: one per line; blank lines and ``#`` comments are ignored."""
+def _from_contract(setting: str, read: Callable[[A], T], value: A) -> T:
+    """``read(value)`` with a contract reader; its error becomes a ``ValueError`` naming the
+    setting (the contract's messages never contain a secret)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a directory, not a key file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
-        raise ValueError(f"cannot read {path}: {reason}") from None
-    keys = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keys.append(_check_key(SecretStr(line)))
-    return keys
-
-
-def _read_signing_key_file(path: Path) -> list[tuple[str, bytes]]:
-    """``<key_id>:<secret>`` lines; blank lines and ``#`` comments ignored. Errors name the
-    line number, never its content."""
-    name = "ARTIFACT_SIGNING_KEYS_FILE"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"{name}: file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ValueError(f"{name}: {path} is a directory, not a key file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
-        raise ValueError(f"{name}: cannot read {path}: {reason}") from None
-    keys = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            keys.append(parse_signing_key(line))
-        except ValueError as exc:
-            raise ValueError(f"{name}: line {number} of {path}: {exc}") from None
-    return keys
+        return read(value)
+    except ContractError as exc:
+        raise ValueError(f"{setting}: {exc}") from None
 
 
 class Settings(BaseSettings):
@@ -133,7 +106,7 @@ class Settings(BaseSettings):
     )
     model_name: str = Field(
         "iris_classifier",
-        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        pattern=MODEL_NAME_PATTERN,
         description="Which published model to serve (a folder under ARTIFACTS_DIR).",
     )
     model_version: str | None = Field(
@@ -296,7 +269,7 @@ class Settings(BaseSettings):
     )
 
     _file_keys: list[SecretStr] = PrivateAttr(default_factory=list)
-    _signing_keys: list[tuple[str, bytes]] = PrivateAttr(default_factory=list)
+    _signing_keys: list[SigningKey] = PrivateAttr(default_factory=list)
 
     @field_validator("model_names", mode="before")
     @classmethod
@@ -345,10 +318,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _require_keys(self) -> Settings:
         if self.api_keys_file is not None:
-            try:
-                self._file_keys = read_key_file(self.api_keys_file)
-            except ValueError as exc:
-                raise ValueError(f"API_KEYS_FILE: {exc}") from None
+            lines = _from_contract("API_KEYS_FILE", read_key_file, self.api_keys_file)
+            self._file_keys = [_check_key(SecretStr(line)) for _, line in lines]
         if not self.auth_disabled and not (self.api_keys or self._file_keys):
             raise ValueError(NO_KEYS_MESSAGE)
         return self
@@ -377,14 +348,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _load_signing_keys(self) -> Settings:
-        keys = []
-        for key in self.artifact_signing_keys:
-            try:
-                keys.append(parse_signing_key(key.get_secret_value()))
-            except ValueError as exc:
-                raise ValueError(f"ARTIFACT_SIGNING_KEYS: {exc}") from None
+        keys = [
+            _from_contract("ARTIFACT_SIGNING_KEYS", parse_signing_key, key.get_secret_value())
+            for key in self.artifact_signing_keys
+        ]
         if self.artifact_signing_keys_file is not None:
-            keys.extend(_read_signing_key_file(self.artifact_signing_keys_file))
+            path = self.artifact_signing_keys_file
+            keys += _from_contract("ARTIFACT_SIGNING_KEYS_FILE", read_signing_keys, path)
         try:
             Keyring(keys, allow_unsigned=self.allow_unsigned)  # same id twice, two secrets
         except ValueError as exc:
@@ -392,7 +362,7 @@ class Settings(BaseSettings):
         self._signing_keys = keys
         return self
 
-    def signing_keys(self) -> list[tuple[str, bytes]]:
+    def signing_keys(self) -> list[SigningKey]:
         """(key id, secret) pairs from ``ARTIFACT_SIGNING_KEYS`` and its file, in order."""
         return list(self._signing_keys)
 

@@ -1,11 +1,10 @@
 """Artifact trust: verify ``signature.json`` before anything in an artifact is deserialised.
 
-Training signs each published version with HMAC-SHA256 over the message documented in
-docs/artifact.md ("Signing"): the header ``mlops-artifact-v1`` followed by one
-``<file> <sha256 hex>`` line for ``metadata.json``, ``model.joblib`` and (when present)
-``model.onnx``. Serving holds a *keyring* of ``key_id -> secret`` (several keys, so a new key
-can be rolled out before the old one is retired) from ``ARTIFACT_SIGNING_KEYS``
-(``id:secret,id2:secret2``) and/or ``ARTIFACT_SIGNING_KEYS_FILE`` (one ``id:secret`` a line).
+The signed message, the signed files and the ``signature.json`` format are the artifact
+contract's (``src/artifact_contract/signature.py``; docs/artifact.md, "Signing"). Serving holds
+a *keyring* of ``key_id -> secret`` (several keys, so a new key can be rolled out before the
+old one is retired) from ``ARTIFACT_SIGNING_KEYS`` (``id:secret,id2:secret2``) and/or
+``ARTIFACT_SIGNING_KEYS_FILE`` (one ``id:secret`` a line), parsed by the contract's key rules.
 
 Policy (:meth:`Keyring.verify`):
 
@@ -26,40 +25,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from src.artifact_contract.errors import DocumentError
+from src.artifact_contract.keys import shown_key_id
+from src.artifact_contract.layout import METADATA_FILE, SIGNATURE_FILE
+from src.artifact_contract.signature import (
+    MAX_SIGNATURE_BYTES,
+    SIGNED_FILES,
+    SignatureDocument,
+    parse_signature_document,
+    signature_matches,
+    signature_message,
+)
 from src.serve.errors import InvalidArtifactError, SignatureInvalidError, UnsignedArtifactError
-
-ALGORITHM = "HMAC-SHA256"
-SIGNATURE_FILE = "signature.json"
-SIGNATURE_HEADER = "mlops-artifact-v1"
-SIGNED_FILES = ("metadata.json", "model.joblib", "model.onnx")
-MAX_SIGNATURE_BYTES = 4096
-MAX_SHOWN_KEY_ID = 64
-HEX_SHA256_CHARS = 64
-
-
-def parse_signing_key(text: str) -> tuple[str, bytes]:
-    """``<key_id>:<secret>`` -> (key id, secret bytes); ``ValueError`` never shows the secret.
-
-    Same format as training's ``ARTIFACT_SIGNING_KEY``: the secret is the UTF-8 text after the
-    first colon (it may itself contain colons).
-    """
-    key_id, sep, secret = text.strip().partition(":")
-    if not sep or not key_id or not secret:
-        raise ValueError("each signing key must look like <key_id>:<secret> (both non-empty)")
-    if any(ch.isspace() or not ch.isprintable() for ch in key_id + secret):
-        raise ValueError("signing key ids and secrets must not contain whitespace or control chars")
-    return key_id, secret.encode("utf-8")
-
-
-def _shown_id(key_id: object) -> str:
-    text = str(key_id)[:MAX_SHOWN_KEY_ID]
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -87,7 +69,7 @@ class Keyring:
         self._keys: dict[str, bytes] = {}
         for key_id, secret in items:
             if key_id in self._keys and not hmac.compare_digest(self._keys[key_id], secret):
-                raise ValueError(f"signing key id {_shown_id(key_id)!r} is configured twice")
+                raise ValueError(f"signing key id {shown_key_id(key_id)!r} is configured twice")
             self._keys[key_id] = secret
         self.allow_unsigned = allow_unsigned
 
@@ -116,7 +98,7 @@ class Keyring:
                     "ALLOW_UNSIGNED=true for local work"
                 )
             return Verification(
-                files["metadata.json"],
+                files[METADATA_FILE],
                 None,
                 signed=False,
                 warning=f"version {version} is unsigned (accepted: ALLOW_UNSIGNED=true)",
@@ -125,36 +107,39 @@ class Keyring:
         secret = self._keys.get(key_id)
         if secret is None:
             reason = (
-                f"version {version} is signed with key id {_shown_id(key_id)!r}, which is not "
+                f"version {version} is signed with key id {shown_key_id(key_id)!r}, which is not "
                 "configured here (ARTIFACT_SIGNING_KEYS / ARTIFACT_SIGNING_KEYS_FILE"
-                + (f"; configured: {', '.join(map(_shown_id, self._keys))})" if self._keys else ")")
+                + (
+                    f"; configured: {', '.join(map(shown_key_id, self._keys))})"
+                    if self._keys
+                    else ")"
+                )
             )
             if not self.allow_unsigned:
                 raise SignatureInvalidError(reason)
             return Verification(
-                files["metadata.json"],
+                files[METADATA_FILE],
                 None,
                 signed=True,
                 warning=reason + "; accepted unverified (ALLOW_UNSIGNED=true)",
             )
-        expected = hmac.new(secret, signature_message(files), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
+        if not signature_matches(secret, message_for(files), signature):
             raise SignatureInvalidError(
                 f"version {version}: the signature does not match its files under key id "
-                f"{_shown_id(key_id)!r} (files changed after signing, or signed with another "
+                f"{shown_key_id(key_id)!r} (files changed after signing, or signed with another "
                 "secret)"
             )
-        return Verification(files["metadata.json"], key_id, signed=True)
+        return Verification(files[METADATA_FILE], key_id, signed=True)
 
 
-def signature_message(files: Mapping[str, bytes | None]) -> bytes:
-    """The signed text for the given file contents (docs/artifact.md, "Signing")."""
-    lines = [SIGNATURE_HEADER]
-    for name in SIGNED_FILES:
-        data = files.get(name)
-        if data is not None:
-            lines.append(f"{name} {hashlib.sha256(data).hexdigest()}")
-    return "\n".join(lines).encode("utf-8")
+def message_for(files: Mapping[str, bytes | None]) -> bytes:
+    """The signed message for file contents read into memory (``None``: file absent)."""
+    return signature_message(
+        {
+            name: None if data is None else hashlib.sha256(data).hexdigest()
+            for name, data in files.items()
+        }
+    )
 
 
 def _read_signed_files(directory: Path, version: str) -> dict[str, bytes | None]:
@@ -166,50 +151,24 @@ def _read_signed_files(directory: Path, version: str) -> dict[str, bytes | None]
             files[name] = None
         except OSError:
             raise InvalidArtifactError(f"version {version}: {name} is unreadable") from None
-    if files["metadata.json"] is None:
+    if files[METADATA_FILE] is None:
         raise InvalidArtifactError(f"version {version}: metadata.json is missing")
     return files
 
 
-def _read_signature(directory: Path, version: str) -> tuple[str, str] | None:
-    """(key id, hex signature) from signature.json, None when absent; malformed -> refused."""
-    path = directory / SIGNATURE_FILE
+def _read_signature(directory: Path, version: str) -> SignatureDocument | None:
+    """The parsed signature.json, None when absent; unreadable or malformed -> refused."""
     try:
-        with path.open("rb") as handle:
+        with (directory / SIGNATURE_FILE).open("rb") as handle:
             raw = handle.read(MAX_SIGNATURE_BYTES + 1)
     except FileNotFoundError:
         return None
     except OSError:
         raise SignatureInvalidError(f"version {version}: {SIGNATURE_FILE} is unreadable") from None
     try:
-        if len(raw) > MAX_SIGNATURE_BYTES:
-            raise ValueError("too large")
-        document: Any = json.loads(raw)
-    except ValueError:
-        raise SignatureInvalidError(
-            f"version {version}: {SIGNATURE_FILE} is not a valid signature document"
-        ) from None
-    if not isinstance(document, dict):
-        raise SignatureInvalidError(f"version {version}: {SIGNATURE_FILE} is not a JSON object")
-    algorithm = document.get("algorithm")
-    key_id = document.get("key_id")
-    signature = document.get("signature")
-    if algorithm != ALGORITHM:
-        raise SignatureInvalidError(
-            f"version {version}: signature algorithm {_shown_id(algorithm)!r} is not supported "
-            f"(expected {ALGORITHM})"
-        )
-    if not isinstance(key_id, str) or not key_id:
-        raise SignatureInvalidError(f"version {version}: {SIGNATURE_FILE} has no key_id")
-    if (
-        not isinstance(signature, str)
-        or len(signature) != HEX_SHA256_CHARS
-        or not all(c in "0123456789abcdef" for c in signature)
-    ):
-        raise SignatureInvalidError(
-            f"version {version}: {SIGNATURE_FILE} holds no valid HMAC-SHA256 hex signature"
-        )
-    return key_id, signature
+        return parse_signature_document(raw)
+    except DocumentError as exc:
+        raise SignatureInvalidError(f"version {version}: {exc}") from None
 
 
 def check_signing_metadata(
@@ -224,12 +183,12 @@ def check_signing_metadata(
     if result.verified:
         if claimed != result.key_id:
             raise SignatureInvalidError(
-                f"version {version}: metadata signing.key_id {_shown_id(claimed)!r} does not "
-                f"match the key that signed it ({_shown_id(result.key_id)!r})"
+                f"version {version}: metadata signing.key_id {shown_key_id(claimed)!r} does not "
+                f"match the key that signed it ({shown_key_id(result.key_id)!r})"
             )
         return
     if claimed is not None and not result.signed:
         raise SignatureInvalidError(
-            f"version {version}: metadata says it is signed with key id {_shown_id(claimed)!r} "
+            f"version {version}: metadata says it is signed with key id {shown_key_id(claimed)!r} "
             f"but {SIGNATURE_FILE} is missing"
         )

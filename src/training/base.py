@@ -46,25 +46,33 @@ class Trainer(ABC):
     registered_name: ClassVar[str] = ""
 
     def __init__(self, config: TrainingConfig) -> None:
-        self.config = config
+        self.config = self.resolve_config(config)
+        #: the task this run does and the target column, as resolved from config + trainer
+        self.task: Task = self.config.resolved_task
+        self.target: str = self.config.resolved_target
+
+    @classmethod
+    def resolve_config(cls, config: TrainingConfig) -> TrainingConfig:
+        """``config`` with this trainer's task and target filled in (the one place they are
+        resolved); `ConfigError` when neither the config nor the trainer gives one, or the
+        config contradicts the trainer. Resolving a resolved config changes nothing."""
+        name = config.trainer
+        if cls.fixed_task is not None and config.task not in (None, cls.fixed_task):
+            raise ConfigError(
+                "task", f"trainer {name} is always {cls.fixed_task}, not {config.task}"
+            )
+        task = config.task or cls.fixed_task
+        if task is None:
+            raise ConfigError("task", f"trainer {name} needs task: classification or regression")
+        if config.data.source is None and cls.builtin_source is None:
+            raise ConfigError("data.source", f"trainer {name} needs a CSV path or http(s) URL here")
+        target = config.data.target or cls.default_target
+        if target is None:
+            raise ConfigError("data.target", f"trainer {name} needs the target column")
+        data = config.data.model_copy(update={"target": target})
+        return config.model_copy(update={"task": task, "data": data})
 
     # -- data -------------------------------------------------------------------------------
-    @property
-    def task(self) -> Task:
-        """The task this run does."""
-        task = self.config.task or self.fixed_task
-        if task is None:
-            raise ConfigError("task", "set task: classification or regression")
-        return task
-
-    @property
-    def target(self) -> str:
-        """The target column name."""
-        target = self.config.data.target or self.default_target
-        if target is None:
-            raise ConfigError("data.target", "name the target column")
-        return target
-
     @property
     def source_label(self) -> str:
         """Where the data comes from, for metadata (path, URL or built-in label)."""

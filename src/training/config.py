@@ -1,8 +1,9 @@
-"""The training config: a YAML file validated by pydantic before any workflow step runs.
+"""The training config schema: the YAML file's fields, validated by pydantic one by one.
 
-`load_config` / `parse_config_text` return a `TrainingConfig` whose ``task`` and
-``selection_metric`` are resolved, or raise exactly one `ConfigError` that names the field,
-e.g. ``config error: candidates.0.grid.C: ...``.
+Checks that need the trainer or scikit-learn, and filling in the trainer's task and target,
+happen in `src.training.config_loader`, whose `load_config` / `parse_config_text` are what
+callers use. Every problem is exactly one `ConfigError` that names the field, e.g.
+``config error: candidates.0.grid.C: ...``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from src.artifact_contract.layout import MODEL_NAME_PATTERN
 from src.training.errors import ConfigError
-from src.training.metrics import DEFAULT_METRIC, METRICS, Task, metrics_for
+from src.training.metrics import DEFAULT_METRIC, Task
 
 DEFAULT_CONFIG_PATH = "src/training/config.yaml"
 MetricName = Literal["accuracy", "balanced_accuracy", "f1_macro", "rmse", "mae", "r2"]
@@ -131,7 +133,7 @@ class TrainingConfig(_Strict):
     """The whole config file (see docs/training.md for every field)."""
 
     trainer: str = Field(min_length=1)
-    model_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=100)
+    model_name: str = Field(pattern=MODEL_NAME_PATTERN, max_length=100)
     task: Task | None = None
     data: DataConfig = Field(default_factory=DataConfig)
     test_size: float = Field(default=0.2, gt=0, lt=1)
@@ -158,22 +160,28 @@ class TrainingConfig(_Strict):
 
     @property
     def resolved_task(self) -> Task:
-        """The task after `check_semantics` filled it in from the trainer."""
+        """The task, once ``Trainer.resolve_config`` filled it in from the trainer."""
         if self.task is None:
             raise ConfigError("task", "not resolved yet (call load_config)")
         return self.task
 
     @property
+    def resolved_target(self) -> str:
+        """The target column, once ``Trainer.resolve_config`` filled it in from the trainer."""
+        if self.data.target is None:
+            raise ConfigError("data.target", "not resolved yet (call load_config)")
+        return self.data.target
+
+    @property
     def metric(self) -> str:
-        """The selection metric after `check_semantics` filled in the default."""
+        """The selection metric: the configured one, else the task's default."""
         return self.selection_metric or DEFAULT_METRIC[self.resolved_task]
 
     @property
-    def gate_metric(self) -> str | None:
-        """The metric the quality gate checks (defaults to the selection metric)."""
-        if self.quality_gate is None:
-            return None
-        return self.quality_gate.metric or self.metric
+    def gate_metric(self) -> str:
+        """The metric the quality gate checks: its own ``metric``, else the selection metric."""
+        own = self.quality_gate.metric if self.quality_gate else None
+        return own or self.metric
 
 
 def _format_location(loc: tuple[int | str, ...]) -> str:
@@ -194,76 +202,18 @@ def _from_validation_error(exc: ValidationError) -> ConfigError:
     return ConfigError(_format_location(first["loc"]), message)
 
 
-def check_semantics(config: TrainingConfig) -> TrainingConfig:
-    """Checks that need the registry and scikit-learn; fills in task and selection metric."""
-    from src.training.estimators import check_hyperparameters, estimator_task, resolve_estimator
-    from src.training.registry import get_trainer_class
-
-    trainer_cls = get_trainer_class(config.trainer)
-    fixed = trainer_cls.fixed_task
-    if fixed is not None and config.task not in (None, fixed):
-        raise ConfigError("task", f"trainer {config.trainer} is always {fixed}, not {config.task}")
-    task = config.task or fixed
-    if task is None:
-        raise ConfigError(
-            "task", f"trainer {config.trainer} needs task: classification or regression"
-        )
-    if config.data.source is None and trainer_cls.builtin_source is None:
-        raise ConfigError(
-            "data.source", f"trainer {config.trainer} needs a CSV path or http(s) URL here"
-        )
-    if config.data.target is None and trainer_cls.default_target is None:
-        raise ConfigError("data.target", f"trainer {config.trainer} needs the target column")
-
-    for field, metric in (
-        ("selection_metric", config.selection_metric),
-        ("quality_gate.metric", config.quality_gate.metric if config.quality_gate else None),
-    ):
-        if metric is not None and METRICS[metric].task != task:
-            raise ConfigError(
-                field, f"{metric!r} is not a {task} metric; use one of {metrics_for(task)}"
-            )
-    gate = config.quality_gate
-    if gate is not None:
-        spec = METRICS[gate.metric or config.selection_metric or DEFAULT_METRIC[task]]
-        if spec.higher_is_better and gate.max_score is not None:
-            raise ConfigError(
-                "quality_gate.max_score", f"{spec.name} is higher-is-better; use min_score"
-            )
-        if not spec.higher_is_better and gate.min_score is not None:
-            raise ConfigError(
-                "quality_gate.min_score", f"{spec.name} is lower-is-better; use max_score"
-            )
-
-    for index, cand in enumerate(config.candidates):
-        base = f"candidates.{index}"
-        resolve_estimator(cand.estimator, f"{base}.estimator")
-        kind = estimator_task(cand.estimator)
-        if kind != task:
-            raise ConfigError(
-                f"{base}.estimator",
-                f"{cand.estimator} is a {kind} estimator but the task is {task}",
-            )
-        check_hyperparameters(cand.estimator, cand.params, f"{base}.params")
-        for key, options in cand.grid.items():
-            for option in options:
-                check_hyperparameters(cand.estimator, {key: option}, f"{base}.grid")
-    return config.model_copy(update={"task": task})
-
-
-def validate_config_data(raw: Any) -> TrainingConfig:
-    """Validate an already-parsed config mapping (pydantic + semantic checks)."""
+def parse_config_data(raw: Any) -> TrainingConfig:
+    """Validate an already-parsed config mapping against the schema (field by field only)."""
     if not isinstance(raw, dict):
         raise ConfigError("config", "the file must hold a YAML mapping of fields")
     try:
-        config = TrainingConfig.model_validate(raw)
+        return TrainingConfig.model_validate(raw)
     except ValidationError as exc:
         raise _from_validation_error(exc) from None
-    return check_semantics(config)
 
 
-def parse_config_text(text: str, origin: str = "config") -> TrainingConfig:
-    """Parse and validate YAML text; ``origin`` names the file in messages."""
+def parse_yaml(text: str, origin: str = "config") -> Any:
+    """YAML text -> Python data; ``origin`` names the file in messages."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -273,16 +223,15 @@ def parse_config_text(text: str, origin: str = "config") -> TrainingConfig:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or "syntax error"
         raise ConfigError("config", f"{origin} is not valid YAML{where}: {problem}") from None
-    return validate_config_data(raw)
+    return raw
 
 
-def load_config(path: str | Path) -> TrainingConfig:
-    """Read, parse and validate the config file at ``path``."""
+def read_config_file(path: str | Path) -> str:
+    """The text of the config file at ``path``; `ConfigError` when it cannot be read."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("config", f"file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("config", f"cannot read {path}: {exc}") from None
-    return parse_config_text(text, origin=str(path))

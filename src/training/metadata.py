@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from src.artifact_contract.layout import MODEL_FILE, SCHEMA_VERSION
 from src.training.features import MISSING_CATEGORY, FeatureSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 1
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
@@ -189,7 +189,7 @@ def finalize(
             "model_version": model_version,
             "created_at": created_at,
             "model_file": {
-                "path": "model.joblib",
+                "path": MODEL_FILE,
                 "sha256": model_sha256,
                 "size_bytes": model_size,
             },

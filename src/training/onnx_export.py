@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from loguru import logger
 
+from src.artifact_contract.layout import ONNX_FILE
 from src.training.features import FeatureSpec
 from src.training.metrics import Task
 
@@ -178,7 +179,7 @@ def export_onnx(
     )
     outputs = [o.name for o in session.get_outputs()]
     info = {
-        "path": "model.onnx",
+        "path": ONNX_FILE,
         "sha256": hashlib.sha256(model_bytes).hexdigest(),
         "size_bytes": len(model_bytes),
         "opset": opset,

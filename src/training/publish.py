@@ -18,7 +18,6 @@ import io
 import json
 import math
 import os
-import re
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -28,13 +27,25 @@ from typing import Any
 
 from loguru import logger
 
+from src.artifact_contract.documents import parse_json_object
+from src.artifact_contract.errors import DocumentError
+from src.artifact_contract.keys import SigningKey
+from src.artifact_contract.layout import (
+    LATEST_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    ONNX_FILE,
+    PUBLISHED_VERSION_RE,
+    SIGNATURE_FILE,
+    TMP_PREFIX,
+    VERSION_FORMAT,
+    is_hidden,
+)
+from src.artifact_contract.signature import signing_entry
 from src.training.errors import PublishError
 from src.training.metadata import finalize
-from src.training.signing import ALGORITHM, SigningKey, signature_document
+from src.training.signing import sign_directory
 
-VERSION_FORMAT = "%Y%m%dT%H%M%S%fZ"
-VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{12}Z$")
-LATEST = "LATEST"
 RENAME_ATTEMPTS = 5
 
 
@@ -70,14 +81,14 @@ def list_versions(model_dir: Path) -> list[str]:
     return sorted(
         entry.name
         for entry in model_dir.iterdir()
-        if not entry.name.startswith(".") and VERSION_PATTERN.match(entry.name) and entry.is_dir()
+        if not is_hidden(entry.name) and PUBLISHED_VERSION_RE.match(entry.name) and entry.is_dir()
     )
 
 
 def read_latest(model_dir: Path) -> str | None:
     """The version ``LATEST`` names, or None."""
     try:
-        value = (model_dir / LATEST).read_text(encoding="utf-8").strip()
+        value = (model_dir / LATEST_FILE).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
     return value or None
@@ -88,7 +99,9 @@ def next_version(model_dir: Path, now: datetime | None = None) -> str:
     moment = now or datetime.now(UTC)
     existing = list_versions(model_dir)
     latest = read_latest(model_dir)
-    newest = max([v for v in [*existing, latest] if v and VERSION_PATTERN.match(v)], default=None)
+    newest = max(
+        [v for v in [*existing, latest] if v and PUBLISHED_VERSION_RE.match(v)], default=None
+    )
     if newest is not None and format_version(moment) <= newest:
         moment = parse_version(newest) + timedelta(microseconds=1)
     return format_version(moment)
@@ -98,8 +111,10 @@ def find_published(model_dir: Path, pathspec: str) -> str | None:
     """The version already published from Metaflow run ``pathspec``, if any."""
     for version in reversed(list_versions(model_dir)):
         try:
-            metadata = json.loads((model_dir / version / "metadata.json").read_text("utf-8"))
-        except (OSError, ValueError):
+            metadata = parse_json_object(
+                (model_dir / version / METADATA_FILE).read_bytes(), METADATA_FILE
+            )
+        except (OSError, DocumentError):
             continue
         if metadata.get("run", {}).get("pathspec") == pathspec:
             return version
@@ -154,7 +169,7 @@ def _write_version(
     model_blob: bytes,
     signing_key: SigningKey | None,
 ) -> dict[str, Any]:
-    signing = {"algorithm": ALGORITHM, "key_id": signing_key.key_id} if signing_key else None
+    signing = signing_entry(signing_key) if signing_key else None
     metadata = finalize(
         draft,
         model_version=version,
@@ -163,9 +178,9 @@ def _write_version(
         model_size=len(model_blob),
         signing=signing,
     )
-    _write_file(tmp / "metadata.json", metadata_bytes(metadata))
+    _write_file(tmp / METADATA_FILE, metadata_bytes(metadata))
     if signing_key is not None:
-        _write_file(tmp / "signature.json", signature_document(tmp, signing_key))
+        _write_file(tmp / SIGNATURE_FILE, sign_directory(tmp, signing_key))
     _fsync_dir(tmp)
     return metadata
 
@@ -175,10 +190,10 @@ def _update_latest(model_dir: Path, version: str) -> None:
     if current is not None and current >= version:
         logger.warning("LATEST already names {} (newer than {}); left as is", current, version)
         return
-    tmp = model_dir / f"{LATEST}.tmp-{secrets.token_hex(6)}"
+    tmp = model_dir / f"{LATEST_FILE}{TMP_PREFIX}{secrets.token_hex(6)}"
     try:
         _write_file(tmp, (version + "\n").encode("utf-8"))
-        os.replace(tmp, model_dir / LATEST)
+        os.replace(tmp, model_dir / LATEST_FILE)
         _fsync_dir(model_dir)
     except OSError:
         with contextlib.suppress(OSError):
@@ -203,17 +218,17 @@ def publish_artifact(
     model_dir = Path(output_dir) / model_name
     if not model_blob:
         raise PublishError("the model is empty")
-    if (onnx_bytes is not None) != ((draft.get("onnx") or {}).get("path") == "model.onnx"):
+    if (onnx_bytes is not None) != ((draft.get("onnx") or {}).get("path") == ONNX_FILE):
         raise PublishError("ONNX bytes and metadata onnx.path disagree")
 
     tmp: Path | None = None
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
-        tmp = model_dir / f".tmp-{secrets.token_hex(8)}"
+        tmp = model_dir / f"{TMP_PREFIX}{secrets.token_hex(8)}"
         tmp.mkdir()
-        _write_file(tmp / "model.joblib", model_blob)
+        _write_file(tmp / MODEL_FILE, model_blob)
         if onnx_bytes is not None:
-            _write_file(tmp / "model.onnx", onnx_bytes)
+            _write_file(tmp / ONNX_FILE, onnx_bytes)
         for attempt in range(RENAME_ATTEMPTS):
             version = next_version(model_dir)
             metadata = _write_version(tmp, draft, version, model_blob, signing_key)

@@ -32,7 +32,7 @@ def check_quality_gate(config: TrainingConfig, test_metrics: dict[str, Any]) -> 
     gate = config.quality_gate
     if gate is None:
         return GateResult(True, "no quality gate configured", None)
-    metric = config.gate_metric or config.metric
+    metric = config.gate_metric
     value = float(test_metrics[metric])
     passed = gate_passes(value, gate.min_score, gate.max_score)
     if gate.min_score is not None:
@@ -49,9 +49,9 @@ def check_quality_gate(config: TrainingConfig, test_metrics: dict[str, Any]) -> 
     return GateResult(passed, f"test {metric} {value:.4f} {relation} {bound}", detail)
 
 
-def enforce_quality_gate(config: TrainingConfig, test_metrics: dict[str, Any]) -> GateResult:
-    """`check_quality_gate`, raising `QualityGateError` when the model misses the bound."""
-    result = check_quality_gate(config, test_metrics)
+def enforce_quality_gate(result: GateResult) -> GateResult:
+    """The gate's verdict, computed once by `check_quality_gate` when the model was evaluated;
+    `QualityGateError` when the model missed the bound."""
     if not result.passed:
         raise QualityGateError(f"{result.message}; nothing was published")
     return result

@@ -8,12 +8,10 @@ of known ones.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar, overload
+from typing import TypeVar, overload
 
+from src.training.base import Trainer
 from src.training.errors import DuplicateTrainerError, UnknownTrainerError
-
-if TYPE_CHECKING:
-    from src.training.base import Trainer
 
 T = TypeVar("T", bound="type[Trainer]")
 
@@ -33,8 +31,6 @@ def register_workflow(cls: T | None = None, *, name: str | None = None) -> T | C
     """
 
     def decorate(trainer_cls: T) -> T:
-        from src.training.base import Trainer
-
         if not (isinstance(trainer_cls, type) and issubclass(trainer_cls, Trainer)):
             raise TypeError(f"{trainer_cls!r} is not a subclass of src.training.base.Trainer")
         key = name or trainer_cls.__name__

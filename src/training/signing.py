@@ -1,60 +1,56 @@
-"""HMAC-SHA256 artifact signatures (docs/artifact.md, "Signing").
+"""Signing published artifacts with the key from the environment.
 
 The key comes from ``ARTIFACT_SIGNING_KEY`` (``<key_id>:<secret>``) or from the file named by
-``ARTIFACT_SIGNING_KEY_FILE`` (same format). The secret is the UTF-8 bytes after the first
-colon. Without a key, artifacts are published unsigned (``signing: null``) with a warning.
+``ARTIFACT_SIGNING_KEY_FILE`` (one such line; blank lines and ``#`` comments ignored). The key
+syntax, the character rule, the file reader and the signature format are the artifact
+contract's (``src/artifact_contract``), shared with serving. Without a key, artifacts are
+published unsigned (``signing: null``) with a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from src.artifact_contract.errors import ContractError, DocumentError, KeyFormatError
+from src.artifact_contract.keys import SigningKey, parse_signing_key, read_signing_keys
+from src.artifact_contract.layout import SIGNATURE_FILE
+from src.artifact_contract.signature import (
+    SIGNED_FILES,
+    parse_signature_document,
+    signature_document,
+    signature_matches,
+    signature_message,
+)
 from src.training.errors import ConfigError
 
 KEY_ENV = "ARTIFACT_SIGNING_KEY"
 KEY_FILE_ENV = "ARTIFACT_SIGNING_KEY_FILE"
-ALGORITHM = "HMAC-SHA256"
-SIGNATURE_HEADER = "mlops-artifact-v1"
-SIGNED_FILES = ("metadata.json", "model.joblib", "model.onnx")
 
 
-@dataclass(frozen=True)
-class SigningKey:
-    """A key id and its secret bytes."""
-
-    key_id: str
-    secret: bytes
-
-    def __repr__(self) -> str:  # never print the secret
-        return f"SigningKey(key_id={self.key_id!r})"
-
-
-def parse_key(text: str, origin: str) -> SigningKey:
-    """Parse ``<key_id>:<secret>``; `ConfigError` names ``origin`` when malformed."""
-    key_id, sep, secret = text.strip().partition(":")
-    if not sep or not key_id or not secret:
-        raise ConfigError(origin, "must look like <key_id>:<secret> (both non-empty)")
-    return SigningKey(key_id, secret.encode("utf-8"))
+def _key_from_file(path: Path) -> SigningKey:
+    keys = read_signing_keys(path)
+    if len(keys) != 1:
+        raise KeyFormatError(f"{path} must hold exactly one <key_id>:<secret> line")
+    return keys[0]
 
 
 def load_signing_key(environ: Mapping[str, str] | None = None) -> SigningKey | None:
-    """The configured signing key, or None when neither variable is set."""
+    """The configured signing key, or None when neither variable is set.
+
+    A malformed key or unreadable file raises `ConfigError` naming the variable.
+    """
     env = os.environ if environ is None else environ
-    if env.get(KEY_ENV):
-        return parse_key(env[KEY_ENV], KEY_ENV)
-    if env.get(KEY_FILE_ENV):
-        path = Path(env[KEY_FILE_ENV])
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(KEY_FILE_ENV, f"cannot read {path}: {exc.strerror or exc}") from None
-        return parse_key(text, KEY_FILE_ENV)
+    variable = KEY_ENV if env.get(KEY_ENV) else KEY_FILE_ENV if env.get(KEY_FILE_ENV) else None
+    try:
+        if variable == KEY_ENV:
+            return parse_signing_key(env[KEY_ENV])
+        if variable == KEY_FILE_ENV:
+            return _key_from_file(Path(env[KEY_FILE_ENV]))
+    except ContractError as exc:
+        raise ConfigError(str(variable), str(exc)) from None
     return None
 
 
@@ -66,28 +62,29 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def signature_message(directory: Path) -> bytes:
-    """The signed text: header, then ``<file> <sha256>`` per present file, joined by newlines."""
-    lines = [SIGNATURE_HEADER]
-    for name in SIGNED_FILES:
-        path = directory / name
-        if path.exists():
-            lines.append(f"{name} {_sha256_file(path)}")
-    return "\n".join(lines).encode("utf-8")
+def directory_message(directory: Path) -> bytes:
+    """The signed message for the files in ``directory``."""
+    return signature_message(
+        {
+            name: _sha256_file(directory / name)
+            for name in SIGNED_FILES
+            if (directory / name).exists()
+        }
+    )
 
 
-def signature_document(directory: Path, key: SigningKey) -> bytes:
+def sign_directory(directory: Path, key: SigningKey) -> bytes:
     """The bytes of ``signature.json`` for the files in ``directory``."""
-    signature = hmac.new(key.secret, signature_message(directory), hashlib.sha256).hexdigest()
-    document = {"algorithm": ALGORITHM, "key_id": key.key_id, "signature": signature}
-    return (json.dumps(document, indent=2) + "\n").encode("utf-8")
+    return signature_document(key, directory_message(directory))
 
 
 def verify_signature(directory: Path, keys: Mapping[str, bytes]) -> bool:
     """True when ``signature.json`` matches the files under one of ``keys`` (id -> secret)."""
-    document = json.loads((directory / "signature.json").read_text(encoding="utf-8"))
-    secret = keys.get(document.get("key_id", ""))
-    if secret is None or document.get("algorithm") != ALGORITHM:
+    try:
+        document = parse_signature_document((directory / SIGNATURE_FILE).read_bytes())
+    except DocumentError:
         return False
-    expected = hmac.new(secret, signature_message(directory), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, str(document.get("signature", "")))
+    secret = keys.get(document.key_id)
+    return secret is not None and signature_matches(
+        secret, directory_message(directory), document.signature
+    )

@@ -7,6 +7,7 @@ in one process (tests, notebooks) and gives the same result as a workflow run.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from src.training.metadata import RunInfo, build_draft
 from src.training.metrics import METRICS
 from src.training.onnx_export import OnnxResult, export_onnx, not_exported
 from src.training.publish import serialize_model
-from src.training.quality_gate import check_quality_gate
+from src.training.quality_gate import GateResult, check_quality_gate
 from src.training.reference_stats import feature_references, target_reference
 from src.training.registry import get_trainer_class
 
@@ -65,6 +66,10 @@ def split_data(trainer: Trainer, loaded: LoadedData) -> Split:
     return Split(*trainer.split(loaded.data))
 
 
+#: the fields of a candidate result copied unchanged into its metadata entry, in order
+SUMMARY_FIELDS = ("name", "estimator", "params", "cv_mean", "cv_std")
+
+
 @dataclass
 class CandidateResult:
     """A cross-validated, refitted candidate."""
@@ -81,15 +86,8 @@ class CandidateResult:
 
     def summary(self) -> dict[str, Any]:
         """The metadata ``metrics.candidates`` entry."""
-        return {
-            "name": self.name,
-            "estimator": self.estimator,
-            "params": self.params,
-            "cv_mean": self.cv_mean,
-            "cv_std": self.cv_std,
-            "fit_seconds": round(self.fit_seconds, 3),
-            "n_grid_points": len(self.grid),
-        }
+        entry = {name: getattr(self, name) for name in SUMMARY_FIELDS}
+        return {**entry, "fit_seconds": round(self.fit_seconds, 3), "n_grid_points": len(self.grid)}
 
 
 def _jsonable(value: Any) -> Any:
@@ -153,11 +151,16 @@ def train_candidate(
     )
 
 
+def in_config_order(results: Iterable[CandidateResult]) -> list[CandidateResult]:
+    """Candidate results in the order the config lists them (foreach branches join unordered)."""
+    return sorted(results, key=lambda r: r.order)
+
+
 def choose_best(results: list[CandidateResult], metric: str) -> CandidateResult:
-    """The best candidate by CV score; ties go to the one listed first in the config."""
-    ordered = sorted(results, key=lambda r: r.order)
-    winner = select_best([Scored(r.name, r.cv_mean, r.order) for r in ordered], metric)
-    return next(r for r in ordered if r.name == winner.name)
+    """The best candidate by CV score; ties go to the one listed first in the config
+    (`select_best` breaks ties by config position, so ``results`` may come in any order)."""
+    winner = select_best([Scored(r.name, r.cv_mean, r.order) for r in results], metric)
+    return next(r for r in results if r.name == winner.name)
 
 
 @dataclass
@@ -165,6 +168,7 @@ class Evaluation:
     """Everything the evaluate step produces."""
 
     test_metrics: dict[str, Any]
+    gate: GateResult
     onnx: OnnxResult
     draft_metadata: dict[str, Any]
     predictions: list[Any]
@@ -179,7 +183,8 @@ def evaluate_best(
     best: CandidateResult,
     run: RunInfo,
 ) -> Evaluation:
-    """Held-out metrics, ONNX export + parity, reference statistics and draft metadata."""
+    """Held-out metrics, the quality-gate verdict, ONNX export + parity, reference statistics
+    and draft metadata. ``results`` are in config order (`in_config_order`)."""
     config = trainer.config
     spec = loaded.data.spec
     model = best.model
@@ -202,7 +207,7 @@ def evaluate_best(
         selection_metric=config.metric,
         best_candidate=best.name,
         test_metrics=test_metrics,
-        candidates=[r.summary() for r in sorted(results, key=lambda r: r.order)],
+        candidates=[r.summary() for r in results],
         data={
             "source": loaded.source,
             "fingerprint": loaded.fingerprint,
@@ -220,7 +225,7 @@ def evaluate_best(
         quality_gate=gate.detail,
     )
     predictions = [to_json_scalar(p) for p in model.predict(split.X_test)]
-    return Evaluation(test_metrics, onnx, draft, predictions, serialize_model(model))
+    return Evaluation(test_metrics, gate, onnx, draft, predictions, serialize_model(model))
 
 
 @dataclass

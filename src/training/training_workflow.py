@@ -28,7 +28,7 @@ from typing import Any
 
 from metaflow import FlowSpec, IncludeFile, Parameter, card, current, resources, step
 
-from src.training.config import TrainingConfig, parse_config_text
+from src.training.config import TrainingConfig
 from src.training.deployed_config import deployed_config_default, deployed_publish_local_default
 from src.training.errors import TrainingError
 from src.training.retraining import with_retraining
@@ -86,6 +86,7 @@ class TrainingWorkflow(FlowSpec):
     @step
     def start(self) -> None:
         """Validate the config (and the signing key, if any) before any work."""
+        from src.training.config_loader import parse_config_text
         from src.training.metadata import RunInfo, git_commit
         from src.training.signing import load_signing_key
 
@@ -151,9 +152,9 @@ class TrainingWorkflow(FlowSpec):
     @step
     def join(self, inputs: Any) -> None:
         """Pick the best candidate by CV score (ties: the one listed first in the config)."""
-        from src.training.steps import choose_best
+        from src.training.steps import choose_best, in_config_order
 
-        self.results = sorted((inp.result for inp in inputs), key=lambda r: r.order)
+        self.results = in_config_order(inp.result for inp in inputs)
         self.merge_artifacts(inputs, exclude=["result"])
         metric = self._cfg().metric
         best = choose_best(self.results, metric)
@@ -186,6 +187,7 @@ class TrainingWorkflow(FlowSpec):
         self.metadata = evaluation.draft_metadata
         self.onnx_model = evaluation.onnx.model_bytes
         self.test_metrics = evaluation.test_metrics
+        self.gate = evaluation.gate
         onnx = evaluation.onnx.info
         if onnx.get("path"):
             print(f"ONNX export ok ({onnx['converter']}, opset {onnx['opset']}): {onnx['parity']}")
@@ -203,9 +205,9 @@ class TrainingWorkflow(FlowSpec):
         from src.training.quality_gate import enforce_quality_gate
 
         with reported():
-            gate = enforce_quality_gate(self._cfg(), self.test_metrics)
+            enforce_quality_gate(self.gate)
         self.gate_passed = True
-        print(f"quality gate: {gate.message}")
+        print(f"quality gate: {self.gate.message}")
         self.next(self.publish)
 
     @resources(cpu=0.5, memory=1024)

@@ -285,7 +285,7 @@ def test_publish_local_false_leaves_publishing_to_the_client(workdir, trained):
 
 def test_same_config_and_seed_reproduce_the_run(trained):
     """The workflow's metrics and data fingerprint equal an in-process run of the same config."""
-    from src.training.config import validate_config_data
+    from src.training.config_loader import validate_config_data
     from src.training.steps import train_and_evaluate
 
     metadata = json.loads((trained["directory"] / "metadata.json").read_text())

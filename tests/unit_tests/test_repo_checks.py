@@ -406,15 +406,19 @@ def test_kustomization_lists_existing_files_and_not_the_secret_template() -> Non
 # --------------------------------------------------------------------------- import boundaries
 
 
-def _scratch_project(root: Path, serve_imports: str) -> Path:
-    """A copy of the repo's contracts over a scratch `src` with two tiny packages."""
+SCRATCH_PACKAGES = ("serve", "training", "artifact_contract")
+
+
+def _scratch_project(root: Path, **imports: str) -> Path:
+    """A copy of the repo's contracts over a scratch `src` with three tiny packages; each
+    package's one module holds ``imports[<package>]`` (default: a standard-library import)."""
     package = root / "src"
-    for sub in ("serve", "training"):
-        (package / sub).mkdir(parents=True)
-        (package / sub / "__init__.py").write_text("")
+    (package).mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    (package / "serve" / "app.py").write_text(serve_imports)
-    (package / "training" / "flow.py").write_text("import json\n")
+    for sub in SCRATCH_PACKAGES:
+        (package / sub).mkdir()
+        (package / sub / "__init__.py").write_text("")
+        (package / sub / "module.py").write_text(imports.get(sub, "import json\n"))
     shutil.copy(ROOT / ".importlinter", root / ".importlinter")
     return root
 
@@ -432,20 +436,40 @@ def _lint_imports(project: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    "violation",
-    ["import src.training.flow\n", "from metaflow import FlowSpec\n"],
-    ids=["serve-imports-training", "serve-imports-metaflow"],
+    ("importer", "violation"),
+    [
+        ("serve", "import src.training.module\n"),
+        ("serve", "from metaflow import FlowSpec\n"),
+        ("training", "import src.serve.module\n"),
+        ("artifact_contract", "import src.serve.module\n"),
+        ("artifact_contract", "from src.training import module\n"),
+        ("artifact_contract", "import pydantic\n"),
+        ("artifact_contract", "import yaml\n"),
+    ],
+    ids=[
+        "serve-imports-training",
+        "serve-imports-metaflow",
+        "training-imports-serve",
+        "contract-imports-serve",
+        "contract-imports-training",
+        "contract-imports-pydantic",
+        "contract-imports-yaml",
+    ],
 )
-def test_import_contract_fails_when_serving_imports_training(
-    tmp_path: Path, violation: str
+def test_import_contract_fails_on_a_forbidden_import(
+    tmp_path: Path, importer: str, violation: str
 ) -> None:
-    result = _lint_imports(_scratch_project(tmp_path, violation))
+    result = _lint_imports(_scratch_project(tmp_path, **{importer: violation}))
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout
 
 
 def test_import_contract_passes_a_clean_scratch_project(tmp_path: Path) -> None:
-    result = _lint_imports(_scratch_project(tmp_path, "import json\n"))
+    both_use_the_contract = "import src.artifact_contract.module\n"
+    project = _scratch_project(
+        tmp_path, serve=both_use_the_contract, training=both_use_the_contract
+    )
+    result = _lint_imports(project)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

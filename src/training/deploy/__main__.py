@@ -14,7 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from src.training.config import DEFAULT_CONFIG_PATH, load_config
+from src.training.config import DEFAULT_CONFIG_PATH
+from src.training.config_loader import load_config
 from src.training.runtime import ensure_metaflow_user
 
 ROOT = Path(__file__).resolve().parents[3]

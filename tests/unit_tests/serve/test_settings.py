@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from src.serve import settings as settings_module
-from src.serve.settings import Settings, SettingsError, load_settings
+from src.serve.errors import SettingsError
+from src.serve.settings import Settings, load_settings
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

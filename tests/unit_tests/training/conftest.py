@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.training.config import TrainingConfig, validate_config_data
+from src.training.config import TrainingConfig
+from src.training.config_loader import validate_config_data
 from tests.artifact_factory import SCHEMA_PATH
 
 IRIS_CONFIG: dict[str, Any] = {

@@ -54,3 +54,18 @@ def test_trainers_and_steps_load_without_metaflow():
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_no_import_cycle_inside_training():
+    import grimp
+
+    graph = grimp.build_graph("src", cache_dir=None)
+    modules = {m for m in graph.modules if m.startswith("src.training.")}
+    cycles = [
+        (module, imported)
+        for module in sorted(modules)
+        for imported in graph.find_modules_directly_imported_by(module)
+        if imported in modules
+        and graph.find_shortest_chain(importer=imported, imported=module) is not None
+    ]
+    assert not cycles, f"import cycles (function-level and TYPE_CHECKING imports count): {cycles}"

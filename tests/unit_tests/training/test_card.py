@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from src.training.card import ImageBlock, MarkdownBlock, TableBlock, build_report
-from src.training.config import load_config
+from src.training.config_loader import load_config
 from src.training.steps import train_and_evaluate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from src.training.config import load_config, parse_config_text, validate_config_data
+from src.training.config_loader import load_config, parse_config_text, validate_config_data
 from src.training.errors import ConfigError, UnknownEstimatorError, UnknownTrainerError
 from tests.unit_tests.training.conftest import IRIS_CONFIG, merge
 

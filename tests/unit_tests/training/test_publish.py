@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from src.training import publish
-from src.training.config import validate_config_data
+from src.training.config_loader import validate_config_data
 from src.training.errors import PublishError
 from src.training.publish import (
     find_published,

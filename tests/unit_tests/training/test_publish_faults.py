@@ -1,4 +1,4 @@
-"""Publishing under faults (issue 6): a full disk or a crash at any file of a *signed* publish
+"""Publishing under faults: a full disk or a crash at any file of a *signed* publish
 leaves no partial version and ``LATEST`` intact; the next publish is unaffected.
 
 test_publish.py covers fsync failing, the model file failing, the rename and the LATEST
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from src.training import publish
-from src.training.config import validate_config_data
+from src.training.config_loader import validate_config_data
 from src.training.errors import PublishError
 from src.training.publish import list_versions, read_latest
 from src.training.signing import SigningKey, verify_signature

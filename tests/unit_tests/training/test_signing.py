@@ -13,8 +13,8 @@ from src.training.signing import (
     KEY_ENV,
     KEY_FILE_ENV,
     SigningKey,
+    directory_message,
     load_signing_key,
-    signature_message,
     verify_signature,
 )
 from src.training.steps import train_and_evaluate
@@ -45,9 +45,32 @@ def test_malformed_keys_name_the_variable(value):
         load_signing_key({KEY_ENV: value})
 
 
-def test_unreadable_key_file(tmp_path):
-    with pytest.raises(ConfigError, match=f"{KEY_FILE_ENV}: cannot read"):
+@pytest.mark.parametrize(
+    "value", ["id:fake secret value", "id:fake\tsecret", "id:fake,secret", "fake id:secret"]
+)
+def test_keys_serving_could_not_use_are_refused_without_showing_them(value):
+    with pytest.raises(ConfigError, match=f"{KEY_ENV}: must not contain whitespace") as info:
+        load_signing_key({KEY_ENV: value})
+    assert "fake" not in str(info.value)
+
+
+def test_missing_or_unreadable_key_file(tmp_path):
+    with pytest.raises(ConfigError, match=f"{KEY_FILE_ENV}: file .*missing.key does not exist"):
         load_signing_key({KEY_FILE_ENV: str(tmp_path / "missing.key")})
+    with pytest.raises(ConfigError, match=f"{KEY_FILE_ENV}: .* is a directory"):
+        load_signing_key({KEY_FILE_ENV: str(tmp_path)})
+
+
+def test_key_file_holds_exactly_one_key_comments_allowed(tmp_path):
+    key_file = tmp_path / "signing.key"
+    key_file.write_text("# rotated 2026-01\n\nk3:from-file\n")
+    assert load_signing_key({KEY_FILE_ENV: str(key_file)}) == SigningKey("k3", b"from-file")
+    key_file.write_text("k3:first\nk4:second\n")
+    with pytest.raises(ConfigError, match=f"{KEY_FILE_ENV}: .* exactly one"):
+        load_signing_key({KEY_FILE_ENV: str(key_file)})
+    key_file.write_text("# only a comment\n")
+    with pytest.raises(ConfigError, match=f"{KEY_FILE_ENV}: .* exactly one"):
+        load_signing_key({KEY_FILE_ENV: str(key_file)})
 
 
 def test_signed_artifact_verifies_with_the_documented_message(make_config, tmp_path):
@@ -67,8 +90,8 @@ def test_signed_artifact_verifies_with_the_documented_message(make_config, tmp_p
             f"model.onnx {sha(directory / 'model.onnx')}",
         ]
     ).encode()
-    assert signature_message(directory) == message
-    assert signature_message(directory) == artifact_factory.signature_message(directory)
+    assert directory_message(directory) == message
+    assert directory_message(directory) == artifact_factory.signature_message(directory)
     expected = hmac.new(b"top secret", message, hashlib.sha256).hexdigest()
     assert document["signature"] == expected
     assert verify_signature(directory, {"key-2026": b"top secret"})

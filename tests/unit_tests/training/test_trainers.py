@@ -15,7 +15,7 @@ from sklearn.datasets import load_wine
 from sklearn.preprocessing import OneHotEncoder
 
 from src.training.base import Trainer
-from src.training.config import validate_config_data
+from src.training.config_loader import validate_config_data
 from src.training.errors import ConfigError, DataSourceError, DataValidationError
 from src.training.onnx_export import onnx_feeds
 from src.training.registry import register_workflow, unregister_workflow
@@ -147,7 +147,7 @@ def test_csv_regression_from_url_with_one_hot(http_server, tmp_path, metadata_sc
 
 def test_house_prices_example_config_runs_offline(tmp_path, metadata_schema, monkeypatch):
     monkeypatch.chdir(REPO)  # data.source is relative to the working directory
-    from src.training.config import load_config
+    from src.training.config_loader import load_config
 
     config = load_config("src/training/configs/house_prices.yaml")
     outcome = train_and_evaluate(config)
@@ -160,7 +160,7 @@ def test_house_prices_example_config_runs_offline(tmp_path, metadata_schema, mon
 
 
 def test_diabetes_example(tmp_path, metadata_schema):
-    from src.training.config import load_config
+    from src.training.config_loader import load_config
 
     config = load_config(REPO / "src/training/configs/diabetes.yaml")
     outcome = train_and_evaluate(config)
