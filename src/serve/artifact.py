@@ -25,6 +25,7 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sklearn.base import BaseEstimator
 
+from src.artifact_contract.aliases import ALIASES_DIR
 from src.artifact_contract.documents import parse_json_object
 from src.artifact_contract.errors import DocumentError
 from src.artifact_contract.layout import (
@@ -47,7 +48,6 @@ from src.serve.errors import (
 )
 from src.serve.signing import Keyring, check_signing_metadata
 
-ALIASES_DIR = "aliases"
 RESERVED_FEATURE_NAMES = frozenset({"request_id", "records"})
 
 

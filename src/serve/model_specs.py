@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from src.artifact_contract.aliases import ALIAS_NAME_RE
+from src.artifact_contract.layout import MODEL_NAME_PATTERN
+
 ALL_MODELS = "*"
 ALIAS_SEPARATOR = "@"
-MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-ALIAS_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+MODEL_NAME_RE = re.compile(MODEL_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
