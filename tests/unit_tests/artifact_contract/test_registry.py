@@ -102,5 +102,6 @@ def test_prune_keeps_latest_aliases_and_rollback_targets(
     left = sorted(p.name for p in (root / "iris_classifier").iterdir() if p.name[0].isdigit())
     # v4: LATEST; v3: champion; v2: where champion rolls back to
     assert left == sorted([v2.model_version, v3.model_version, v4.model_version])
-    assert not v1.directory.exists() and not extra.directory.exists()
+    assert not v1.directory.exists()
+    assert not extra.directory.exists()
     assert run(root, "prune", "iris_classifier", "--keep", "0") == 1

@@ -73,9 +73,11 @@ def test_two_models_answer_by_name_and_the_first_is_the_default(
         assert default["model_name"] == "iris_classifier"
         assert client.get("/model", headers=AUTH).json()["model_name"] == "iris_classifier"
         info = client.get("/models/diabetes_regressor", headers=AUTH).json()
-        assert info["task"] == "regression" and info["target"]["classes"] is None
+        assert info["task"] == "regression"
+        assert info["target"]["classes"] is None
         missing = client.post("/models/nope/predict", json=IRIS_ROW, headers=AUTH)
-        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
         assert client.get("/models/nope", headers=AUTH).status_code == 404
         assert client.post("/models/nope/predict", json=IRIS_ROW).status_code == 401
         assert client.get("/models").status_code == 401
@@ -102,7 +104,8 @@ def test_a_broken_model_leaves_the_others_serving(
         health = client.get("/health")
         assert health.status_code == 200  # the default model serves: the service is ready
         broken = {m["name"]: m for m in health.json()["models"]}["diabetes_regressor"]
-        assert broken["ready"] is False and "sha256" in broken["reason"]
+        assert broken["ready"] is False
+        assert "sha256" in broken["reason"]
         assert "sha256" in _models(client)["diabetes_regressor"]["reason"]
         r = client.post("/models/diabetes_regressor/predict", json=DIABETES_ROW, headers=AUTH)
         assert r.status_code == 503

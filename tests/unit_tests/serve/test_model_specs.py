@@ -21,7 +21,7 @@ def test_an_entry_is_a_name_or_a_name_at_an_alias() -> None:
 
 @pytest.mark.parametrize("entry", ["Iris", "../x", "iris@", "iris@Champion", "iris@1st", ""])
 def test_bad_entries_are_refused(entry: str) -> None:
-    with pytest.raises(ValueError, match="model name|alias"):
+    with pytest.raises(ValueError, match=r"model name|alias"):
         parse_model_entry(entry)
 
 

@@ -14,7 +14,8 @@ def test_a_bump_is_seen_once_by_every_other_reader(tmp_path: Path) -> None:
     assert not reader_a.changed()
     assert writer.bump() == 1
     assert not writer.changed()  # the worker that got the request already reloaded
-    assert reader_a.changed() and not reader_a.changed()
+    assert reader_a.changed()
+    assert not reader_a.changed()
     assert reader_b.changed()
     assert writer.bump() == 2
     assert reader_a.changed()
@@ -23,6 +24,7 @@ def test_a_bump_is_seen_once_by_every_other_reader(tmp_path: Path) -> None:
 
 def test_a_missing_or_garbled_file_reads_as_zero(tmp_path: Path) -> None:
     generation = ReloadGeneration(tmp_path / "absent")
-    assert generation.read() == 0 and not generation.changed()
+    assert generation.read() == 0
+    assert not generation.changed()
     (tmp_path / "absent").write_text("garbage")
     assert generation.read() == 0
