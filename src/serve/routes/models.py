@@ -1,5 +1,7 @@
 """The served models by name: ``GET /models``, ``GET /models/{name}`` and
-``POST /models/{name}/predict(/batch)`` (adapters of the data plane, like ``predict.py``)."""
+``POST /models/{name}/predict(/batch)``. The service answers the two POST paths with the lean
+adapter (``lean_predict.py``); these routes document them in /openapi.json and answer what the
+lean dispatch does not take (like ``predict.py``)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import joblib
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 
 from src.artifact_contract.aliases import move_alias
 from src.serve.app import create_app
+from src.serve.lean_predict import NAMED_BATCH_PATH, NAMED_PREDICT_PATH, lean_target
 from tests.artifact_factory import (
     BuiltArtifact,
     build_iris_artifact,
@@ -168,3 +170,45 @@ def test_star_serves_every_model_and_picks_up_new_ones(
         models = _models(client)
         assert list(models) == ["iris_classifier", "diabetes_regressor"]
         assert models["diabetes_regressor"]["version"] == regressor.model_version
+
+
+def test_named_predictions_take_the_lean_path_with_the_route_template(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact, regressor: BuiltArtifact
+) -> None:
+    settings = make_settings(artifacts, model_names="iris_classifier,diabetes_regressor")
+    app = create_app(settings)
+    calls = []
+    route, original = app.lean_predict.routes[NAMED_PREDICT_PATH]
+
+    async def spy(*args: Any) -> bytes:
+        calls.append(args[2])
+        return await original(*args)
+
+    app.lean_predict.routes[NAMED_PREDICT_PATH] = (route, spy)
+    with AppClient(app) as client:
+        r = client.post("/models/diabetes_regressor/predict", json=DIABETES_ROW, headers=AUTH)
+        assert r.status_code == 200
+        assert client.post("/models/nope/predict", json=IRIS_ROW, headers=AUTH).status_code == 404
+        assert client.post("/models//predict", json=IRIS_ROW, headers=AUTH).status_code == 404
+        text = client.get("/metrics").text
+    assert calls == ["diabetes_regressor", "nope"]
+    labels = {"route": "/models/{name}/predict", "method": "POST", "status": "200"}
+    assert metric_value(text, "serve_http_requests_total", labels) == 1
+    assert 'route="/models/nope' not in text  # a client's name is never a label value
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/predict", ("/predict", None)),
+        ("/predict/batch", ("/predict/batch", None)),
+        ("/models/iris/predict", (NAMED_PREDICT_PATH, "iris")),
+        ("/models/iris/predict/batch", (NAMED_BATCH_PATH, "iris")),
+        ("/models/iris", None),
+        ("/models//predict", None),
+        ("/models/a/b/predict", None),
+        ("/models/iris/predict/", None),
+    ],
+)
+def test_lean_target(path: str, expected: tuple[str, str | None] | None) -> None:
+    assert lean_target(path) == expected
