@@ -12,6 +12,7 @@ CHECK_SECONDS` to see whether another worker asked for a reload.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class ModelFleet:
         specs = settings.model_specs()
         self.discover_all = settings.serve_all_models
         self._stores: dict[str, ModelStore] = {}
+        self._discover_lock = threading.Lock()  # the poller and an admin reload may overlap
         for spec in specs:
             self._add(spec)
         self.default = self._stores[specs[0].name]
@@ -69,6 +71,10 @@ class ModelFleet:
             names = sorted(p.name for p in root.iterdir() if p.is_dir())
         except OSError:
             return []
+        with self._discover_lock:
+            return self._add_new(names, root)
+
+    def _add_new(self, names: list[str], root: Path) -> list[str]:
         added = []
         for name in names:
             if name in self._stores or not MODEL_NAME_RE.match(name):

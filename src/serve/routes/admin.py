@@ -31,7 +31,7 @@ async def reload(request: Request, state: ServeStateDep) -> Response:
     """
     results = await state.fleet.reload_async(retry_failed=True)
     state.fleet.announce_reload()
-    result = results[state.store.spec.name]
+    result = results.get(state.store.spec.name)  # None: its reload crashed (logged)
     current = state.store.current
     outcomes = {
         name: {
@@ -42,7 +42,7 @@ async def reload(request: Request, state: ServeStateDep) -> Response:
         }
         for name, outcome in results.items()
     }
-    if result.status in ("loaded", "unchanged") and current is not None:
+    if result is not None and result.status in ("loaded", "unchanged") and current is not None:
         request.scope["state"]["model_version"] = current.version
         return json_response(
             {
@@ -54,7 +54,7 @@ async def reload(request: Request, state: ServeStateDep) -> Response:
                 "models": outcomes,
             }
         )
-    reason = result.error.message if result.error else "unknown reason"
+    reason = result.error.message if result is not None and result.error else "unknown reason"
     if current is None:
         raise ModelNotReadyError(f"No model is loaded: {reason}.")
     raise ReloadFailedError(f"Reload refused: {reason}. Still serving version {current.version}.")

@@ -12,6 +12,7 @@ import pytest
 from src.artifact_contract.aliases import move_alias
 from src.serve.app import create_app
 from src.serve.lean_predict import NAMED_BATCH_PATH, NAMED_PREDICT_PATH, lean_target
+from src.serve.reload_signal import ReloadGeneration, prepare_generation_file
 from tests.artifact_factory import (
     BuiltArtifact,
     build_iris_artifact,
@@ -19,6 +20,7 @@ from tests.artifact_factory import (
     diabetes_frame,
     new_version,
 )
+from tests.polling import wait_for
 from tests.unit_tests.serve.helpers import (
     ADMIN,
     AUTH,
@@ -212,3 +214,20 @@ def test_named_predictions_take_the_lean_path_with_the_route_template(
 )
 def test_lean_target(path: str, expected: tuple[str, str | None] | None) -> None:
     assert lean_target(path) == expected
+
+
+def test_a_bumped_generation_makes_the_poller_reload_without_polling(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact, tmp_path: Path
+) -> None:
+    path = prepare_generation_file(tmp_path)
+    settings = make_settings(artifacts, reload_generation_file=path)  # MODEL_POLL_SECONDS=0
+    with AppClient(create_app(settings)) as client:
+        v2 = build_iris_artifact(artifacts, model_version=new_version(5), C=0.05)
+        ReloadGeneration(path).bump()  # what another worker's POST /admin/reload does
+        wait_for(
+            lambda: client.get("/health").json()["model_version"] == v2.model_version,
+            30,
+            "the reload another worker asked for",
+        )
+        client.post("/admin/reload", headers=ADMIN)
+    assert ReloadGeneration(path).read() == 2  # this worker's admin reload told the others
