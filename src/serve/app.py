@@ -56,6 +56,7 @@ from src.serve.state import ServeState
 from src.serve.version import API_VERSION
 
 APP_IMPORT_STRING = "src.serve.app:create_app"
+WORKER_HEALTHCHECK_SECONDS = 30
 UVICORN_LOG_LEVELS = {
     "TRACE": "trace",
     "DEBUG": "debug",
@@ -292,6 +293,9 @@ def main() -> int:
         uvicorn.run(create_app(settings), **options)
         return 0
     created = _prepare_multiprocess_dir()
+    # A worker answers uvicorn's health ping only once it has imported the app; on a busy
+    # node that takes longer than uvicorn's 5 s default and healthy workers were killed.
+    options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
     reload_dir = None
     if settings.reload_generation_file is None:  # every worker reads it (reload_signal.py)
         reload_dir = Path(tempfile.mkdtemp(prefix="serve-reload-"))
