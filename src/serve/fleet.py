@@ -104,8 +104,16 @@ class ModelFleet:
 
     def announce_reload(self) -> None:
         """Tell every other worker to reload now (no-op without a generation file)."""
-        if self.generation is not None:
+        if self.generation is None:
+            return
+        try:
             self.generation.bump()
+        except OSError as exc:  # this worker reloaded; the others wait for their next poll
+            logger.error(
+                "could not tell the other workers to reload ({}): {}",
+                self.generation.path,
+                exc.strerror or exc,
+            )
 
     async def poll_forever(self, interval: float) -> None:
         """Reload every ``interval`` seconds (0: never) and whenever the reload generation

@@ -231,3 +231,15 @@ def test_a_bumped_generation_makes_the_poller_reload_without_polling(
         )
         client.post("/admin/reload", headers=ADMIN)
     assert ReloadGeneration(path).read() == 2  # this worker's admin reload told the others
+
+
+def test_an_unwritable_generation_file_does_not_fail_the_reload(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact, tmp_path: Path
+) -> None:
+    missing_dir = tmp_path / "no-such-dir" / "reload-generation"
+    settings = make_settings(artifacts, reload_generation_file=missing_dir)
+    with AppClient(create_app(settings)) as client:
+        v2 = build_iris_artifact(artifacts, model_version=new_version(5), C=0.05)
+        r = client.post("/admin/reload", headers=ADMIN)
+        assert r.status_code == 200
+        assert r.json()["model_version"] == v2.model_version
