@@ -21,8 +21,8 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -255,3 +255,98 @@ def set_latest(root: Path, model_name: str, version: str) -> None:
     tmp = root / model_name / f"LATEST.tmp-{os.getpid()}"
     tmp.write_text(version + "\n")
     os.replace(tmp, root / model_name / "LATEST")
+
+
+def diabetes_frame() -> tuple[pd.DataFrame, pd.Series]:
+    data = load_diabetes(as_frame=True)
+    return data.frame.drop(columns="target"), data.frame["target"].rename("progression")
+
+
+def build_regressor_artifact(
+    root: Path,
+    *,
+    model_name: str = "diabetes_regressor",
+    model_version: str | None = None,
+    set_latest: bool = True,
+    signing_key: tuple[str, bytes] | None = None,
+    alpha: float = 1.0,
+) -> BuiltArtifact:
+    """Fit a tiny diabetes regression pipeline (StandardScaler + Ridge) and publish it under
+    ``root`` per docs/artifact.md (a regressor next to the iris classifier)."""
+    model_version = model_version or new_version()
+    features, target = diabetes_frame()
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", Ridge(alpha=alpha))])
+    pipeline.fit(features, target)
+    directory = root / model_name / model_version
+    directory.mkdir(parents=True, exist_ok=False)
+    model_path = directory / "model.joblib"
+    joblib.dump(pipeline, model_path)
+    residuals = pipeline.predict(features) - target.to_numpy()
+    rmse = float(np.sqrt(np.mean(residuals**2)))
+    metadata: dict[str, Any] = {
+        "schema_version": 1,
+        "model_name": model_name,
+        "model_version": model_version,
+        "trainer_class": "DiabetesRegressor",
+        "task": "regression",
+        "features": [
+            {"name": name, "type": "number", "categories": None, "allow_unknown": False}
+            for name in features.columns
+        ],
+        "target": {
+            "name": "progression",
+            "classes": None,
+            "distribution": numeric_reference(target.to_numpy()),
+        },
+        "metrics": {
+            "selection_metric": "rmse",
+            "best_candidate": "ridge",
+            "test": {"rmse": rmse},
+            "candidates": [
+                {
+                    "name": "ridge",
+                    "estimator": "sklearn.linear_model.Ridge",
+                    "params": {"alpha": alpha},
+                    "cv_mean": rmse,
+                    "cv_std": 0.0,
+                }
+            ],
+        },
+        "data": {
+            "source": "sklearn:diabetes",
+            "fingerprint": hashlib.sha256(
+                pd.util.hash_pandas_object(features).values.tobytes()
+            ).hexdigest(),
+            "n_rows": len(features),
+            "n_train": len(features),
+            "n_test": len(features),
+        },
+        "reference": {name: numeric_reference(features[name].to_numpy()) for name in features},
+        "versions": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "joblib": joblib.__version__,
+        },
+        "run": {
+            "flow_name": "TestFactory",
+            "run_id": "0",
+            "pathspec": "TestFactory/0",
+            "git_commit": None,
+        },
+        "created_at": datetime.now(UTC).isoformat(),
+        "model_file": {
+            "path": "model.joblib",
+            "sha256": sha256_file(model_path),
+            "size_bytes": model_path.stat().st_size,
+        },
+        "onnx": {"path": None, "reason": "not exported by the test factory"},
+        "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
+    }
+    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    if signing_key:
+        sign_artifact(directory, *signing_key)
+    if set_latest:
+        (root / model_name / "LATEST").write_text(model_version + "\n")
+    return BuiltArtifact(root, model_name, model_version, directory, metadata)

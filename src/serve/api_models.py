@@ -76,8 +76,32 @@ class BatchPredictResponse(BaseModel):
     api_version: str
 
 
+class ModelStatus(BaseModel):
+    """One served model in ``GET /models`` and ``GET /health``."""
+
+    name: str
+    default: bool = Field(description="True for the model behind /predict and /model.")
+    follows: str = Field(description="LATEST, alias:<name> or version:<pinned version>.")
+    ready: bool
+    version: str | None = Field(description="The version serving (None when not ready).")
+    backend: str | None = None
+    reason: str | None = Field(
+        None,
+        description="Why it is not ready, or why the newest version tried was refused while "
+        "an older one keeps serving.",
+    )
+
+
+class ModelsResponse(BaseModel):
+    """``GET /models``: every model this process serves, the default one first."""
+
+    models: list[ModelStatus]
+    api_version: str
+
+
 class HealthResponse(BaseModel):
-    """Readiness: 200 with status "ready", or 503 with status "not_ready" and a reason."""
+    """Readiness: 200 with status "ready", or 503 with status "not_ready" and a reason.
+    Ready means the default model is serving; ``models`` shows every model's readiness."""
 
     status: Literal["ready", "not_ready"]
     model_name: str
@@ -85,6 +109,7 @@ class HealthResponse(BaseModel):
     api_version: str
     backend: str | None = None
     reason: str | None = None
+    models: list[ModelStatus] = Field(default_factory=list)
 
 
 class LiveResponse(BaseModel):
@@ -124,3 +149,7 @@ class ReloadResponse(BaseModel):
     model_version: str
     previous_version: str | None
     api_version: str
+    models: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Every served model's outcome in this worker: status, version, error.",
+    )

@@ -35,7 +35,8 @@ from src.serve.auth import Authenticator
 from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.dataplane import DataPlane
 from src.serve.errors import install_error_handlers
-from src.serve.hooks import HookRegistry
+from src.serve.fleet import ModelFleet
+from src.serve.hooks import HookRegistry, OnlyModel
 from src.serve.inference import InferenceService
 from src.serve.lean_predict import LeanPredict
 from src.serve.logging_setup import configure_logging
@@ -43,11 +44,11 @@ from src.serve.metrics import MULTIPROC_ENV, Metrics, PredictionMetricsHook
 from src.serve.middleware.request_context import RequestContextMiddleware
 from src.serve.middleware.security_headers import SecurityHeadersMiddleware
 from src.serve.middleware.time_limit import TimeLimitMiddleware
-from src.serve.model_store import ModelStore
 from src.serve.monitoring.config import MonitoringConfig
 from src.serve.monitoring.service import MonitoringService
 from src.serve.openapi import install_openapi
 from src.serve.ratelimit import RateLimiter
+from src.serve.reload_signal import prepare_generation_file
 from src.serve.routes import build_api_router
 from src.serve.serve_app import ServeApp
 from src.serve.settings import Settings, SettingsError, load_settings
@@ -55,6 +56,7 @@ from src.serve.state import ServeState
 from src.serve.version import API_VERSION
 
 APP_IMPORT_STRING = "src.serve.app:create_app"
+WORKER_HEALTHCHECK_SECONDS = 30
 UVICORN_LOG_LEVELS = {
     "TRACE": "trace",
     "DEBUG": "debug",
@@ -74,10 +76,11 @@ DESCRIPTION = (
 def _log_startup(settings: Settings) -> None:
     n_keys, n_admin = len(settings.all_api_keys()), len(settings.admin_api_keys)
     logger.info(
-        "serving model {} from {} ({}), api version {}, pid {}",
-        settings.model_name,
+        "serving {}{} from {} (default {}), api version {}, pid {}",
+        ", ".join(f"{spec.name} ({spec.follows})" for spec in settings.model_specs()),
+        " and every other model found" if settings.serve_all_models else "",
         settings.artifacts_dir,
-        f"pinned to {settings.model_version}" if settings.model_version else "following LATEST",
+        settings.model_specs()[0].name,
         API_VERSION,
         os.getpid(),
     )
@@ -160,9 +163,10 @@ def create_app(
             metrics.registry,
             multiprocess=bool(metrics.multiprocess_dir),
         )
-        hooks.add(monitoring)
+        hooks.add(OnlyModel(monitoring, settings.model_specs()[0].name))  # the default one
         metrics.add_before_render(monitoring.refresh_metrics)
-    store = ModelStore(settings, metrics, hooks)
+    fleet = ModelFleet(settings, metrics, hooks)
+    store = fleet.default
     limiter = (
         RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         if settings.rate_limit_per_minute > 0
@@ -183,17 +187,18 @@ def create_app(
         store=store,
         auth=auth,
         inference=(inference_factory or _default_inference(settings, metrics))(hooks),
+        fleet=fleet,
         monitoring=monitoring,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         _log_startup(settings)
-        await store.reload_async()
+        await fleet.reload_async()
         await state.inference.start()
         poller = None
-        if settings.model_poll_seconds > 0:
-            poller = asyncio.create_task(store.poll_forever(settings.model_poll_seconds))
+        if settings.model_poll_seconds > 0 or fleet.generation is not None:
+            poller = asyncio.create_task(fleet.poll_forever(settings.model_poll_seconds))
         try:
             yield
         finally:
@@ -288,11 +293,19 @@ def main() -> int:
         uvicorn.run(create_app(settings), **options)
         return 0
     created = _prepare_multiprocess_dir()
+    # A worker answers uvicorn's health ping only once it has imported the app; on a busy
+    # node that takes longer than uvicorn's 5 s default and healthy workers were killed.
+    options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
+    reload_dir = None
+    if settings.reload_generation_file is None:  # every worker reads it (reload_signal.py)
+        reload_dir = Path(tempfile.mkdtemp(prefix="serve-reload-"))
+        os.environ["RELOAD_GENERATION_FILE"] = str(prepare_generation_file(reload_dir))
     try:
         uvicorn.run(APP_IMPORT_STRING, factory=True, workers=settings.workers, **options)
     finally:
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
+        for directory in (created, reload_dir):
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 

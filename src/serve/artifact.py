@@ -25,6 +25,7 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sklearn.base import BaseEstimator
 
+from src.artifact_contract.aliases import ALIASES_DIR
 from src.artifact_contract.documents import parse_json_object
 from src.artifact_contract.errors import DocumentError
 from src.artifact_contract.layout import (
@@ -211,6 +212,41 @@ def _resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None) -
     if not directory.is_dir():
         raise ArtifactNotFoundError(
             f"LATEST of model {model_name!r} names version {version!r}, which does not exist"
+        )
+    return ArtifactRef(model_name, version, directory)
+
+
+def resolve_alias(artifacts_dir: Path, model_name: str, alias: str) -> ArtifactRef:
+    """The version the alias ``<model>/aliases/<alias>`` names (moved by the registry tool)."""
+    try:
+        return _resolve_alias(artifacts_dir, model_name, alias)
+    except OSError as exc:
+        cause = (exc.strerror or "I/O error").lower()
+        raise ArtifactNotFoundError(
+            f"cannot read alias {alias!r} of model {model_name!r} ({cause})"
+        ) from None
+
+
+def _resolve_alias(artifacts_dir: Path, model_name: str, alias: str) -> ArtifactRef:
+    model_dir = artifacts_dir / model_name
+    try:
+        version = (model_dir / ALIASES_DIR / alias).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        raise ArtifactNotFoundError(
+            f"model {model_name!r} has no alias {alias!r} (set it with: python -m "
+            f"src.artifact_contract.registry promote {model_name} <version> --alias {alias})"
+        ) from None
+    except UnicodeDecodeError:
+        raise ArtifactNotFoundError(
+            f"alias {alias!r} of model {model_name!r} is unreadable"
+        ) from None
+    if not VERSION_NAME_RE.match(version):
+        raise ArtifactNotFoundError(f"alias {alias!r} of model {model_name!r} is malformed")
+    directory = model_dir / version
+    if not directory.is_dir():
+        raise ArtifactNotFoundError(
+            f"alias {alias!r} of model {model_name!r} names version {version!r}, "
+            "which does not exist"
         )
     return ArtifactRef(model_name, version, directory)
 

@@ -123,25 +123,30 @@ def ensure_finite(predictions: Sequence[Prediction], *, batch: bool) -> None:
 
 class DataPlane:
     """Answers inference requests for the models this process serves (see the module
-    docstring). ``model_name`` selects a model; today the process serves one, and ``None``
-    means that one."""
+    docstring). ``model_name`` selects a model (``fleet.py``); ``None`` means the default one."""
 
     def __init__(self, state: ServeState) -> None:
         self.state = state
         self._auth = state.auth
-        self._store = state.store
+        self._fleet = state.fleet
         self._inference = state.inference
         self._api_version = state.api_version
         self._max_batch_rows = state.settings.max_batch_rows
 
     def ready_model(self, scope: Scope, model_name: str | None = None) -> LoadedModel:
-        """The serving model, pinned for this request (its version labels the response and
-        the log line), or :class:`ModelNotReadyError` (503) with the reason."""
-        model = self._store.current
-        if model is None:
-            raise ModelNotReadyError(f"No model is loaded: {self._store.not_ready_reason}.")
-        if model_name is not None and model_name != model.name:
+        """The serving version of ``model_name`` (the default model for None), pinned for this
+        request (its version labels the response and the log line); :class:`NotFoundError`
+        (404) for a model not served here, :class:`ModelNotReadyError` (503) with the reason
+        for one that is not loaded."""
+        store = self._fleet.store(model_name)
+        if store is None:
             raise NotFoundError(f"No model named {model_name!r} is served here.")
+        model = store.current
+        if model is None:
+            reason = store.not_ready_reason
+            if model_name is None:
+                raise ModelNotReadyError(f"No model is loaded: {reason}.")
+            raise ModelNotReadyError(f"Model {model_name!r} is not ready: {reason}.")
         scope["state"]["model_version"] = model.version
         return model
 

@@ -57,3 +57,24 @@ class HookRegistry:
                 hook.on_predictions(model, rows, predictions)
             except Exception:
                 logger.exception("hook {} failed on predictions", type(hook).__name__)
+
+
+class OnlyModel:
+    """Passes a hook the events of one model only (e.g. the drift monitor, which watches the
+    default model of a process serving several)."""
+
+    def __init__(self, hook: ServeHook, model_name: str) -> None:
+        self.hook = hook
+        self.model_name = model_name
+
+    def on_model_loaded(self, model: LoadedModel, previous: LoadedModel | None) -> None:
+        """Forward a swap of the watched model."""
+        if model.name == self.model_name:
+            self.hook.on_model_loaded(model, previous)
+
+    def on_predictions(
+        self, model: LoadedModel, rows: Sequence[Row], predictions: Sequence[Prediction]
+    ) -> None:
+        """Forward answered rows of the watched model."""
+        if model.name == self.model_name:
+            self.hook.on_predictions(model, rows, predictions)

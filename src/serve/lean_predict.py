@@ -23,7 +23,24 @@ if TYPE_CHECKING:
 PREDICT_PATH = "/predict"
 BATCH_PATH = "/predict/batch"
 LEAN_PATHS = (PREDICT_PATH, BATCH_PATH)
+MODELS_PREFIX = "/models/"
+NAMED_PREDICT_PATH = "/models/{name}/predict"
+NAMED_BATCH_PATH = "/models/{name}/predict/batch"
+_NAMED_TAILS = {"predict": NAMED_PREDICT_PATH, "predict/batch": NAMED_BATCH_PATH}
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+def lean_target(path: str) -> tuple[str, str | None] | None:
+    """(route template, model name) for a path the lean adapter answers, else None:
+    ``/predict``, ``/predict/batch`` (the default model) and ``/models/{name}/predict(/batch)``."""
+    if path in LEAN_PATHS:
+        return path, None
+    if path.startswith(MODELS_PREFIX):
+        name, sep, tail = path[len(MODELS_PREFIX) :].partition("/")
+        template = _NAMED_TAILS.get(tail)
+        if sep and name and template is not None:
+            return template, name
+    return None
 
 
 @dataclass(frozen=True)
@@ -35,20 +52,29 @@ class LeanRoute:
 
 
 class LeanPredict:
-    """Plain-ASGI ``POST /predict`` and ``POST /predict/batch`` (see the module docstring)."""
+    """Plain-ASGI ``POST /predict`` and ``POST /predict/batch``, for the default model and by
+    model name (see the module docstring)."""
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dataplane = dataplane
-        self.routes: dict[str, tuple[LeanRoute, Callable[[Scope, Receive], Awaitable[bytes]]]] = {
+        self.routes: dict[
+            str, tuple[LeanRoute, Callable[[Scope, Receive, str | None], Awaitable[bytes]]]
+        ] = {
             PREDICT_PATH: (LeanRoute(PREDICT_PATH, "predict"), dataplane.predict),
             BATCH_PATH: (LeanRoute(BATCH_PATH, "predict_batch"), dataplane.predict_batch),
+            NAMED_PREDICT_PATH: (LeanRoute(NAMED_PREDICT_PATH, "predict"), dataplane.predict),
+            NAMED_BATCH_PATH: (
+                LeanRoute(NAMED_BATCH_PATH, "predict_batch"),
+                dataplane.predict_batch,
+            ),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one request (``scope["path"]`` is one of :data:`LEAN_PATHS`)."""
-        route, handle = self.routes[scope["path"]]
+        """Answer one request (``scope["path"]`` is one :func:`lean_target` accepts)."""
+        template, model_name = lean_target(scope["path"]) or (scope["path"], None)
+        route, handle = self.routes[template]
         scope["route"] = route
-        body = await handle(scope, receive)
+        body = await handle(scope, receive, model_name)
         await send(
             {
                 "type": "http.response.start",

@@ -118,7 +118,8 @@ class Metrics:
         )
         self.model_ready = Gauge(
             "serve_model_ready",
-            "1 when a model is loaded and serving, else 0 (min across workers).",
+            "1 when the model is loaded and serving, else 0 (min across workers), by model.",
+            ["model_name"],
             registry=reg,
             multiprocess_mode="livemin",
         )
@@ -162,7 +163,6 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         build_info.labels(api_version).set(1)
-        self.model_ready.set(0)
         self._request_children: dict[tuple[str, str, int], tuple[MetricWrapperBase, ...]] = {}
         self._prediction_children: dict[tuple[str, str, str], MetricWrapperBase] = {}
         self._before_render: list[Callable[[], None]] = []
@@ -211,10 +211,14 @@ class Metrics:
                 with contextlib.suppress(KeyError):  # never labelled in this process
                     self.model_info.remove(*old)
         self.model_info.labels(model.name, model.version, model.backend.name).set(1)
-        self.model_ready.set(1)
+        self.model_ready.labels(model.name).set(1)
         self.model_loaded_at.labels(model.name).set(model.loaded_at)
         self.model_load_duration.labels(model.name).set(model.load_seconds)
         self.model_loads.labels(model.name).inc()
+
+    def model_not_ready(self, model_name: str) -> None:
+        """A configured model that is not serving yet (its ready series starts at 0)."""
+        self.model_ready.labels(model_name).set(0)
 
     def reload_failed(self, model_name: str, reason: str) -> None:
         """Count a refused model version (``reason`` is an ArtifactError code: bounded)."""

@@ -18,11 +18,12 @@ from typing import Literal
 import anyio.to_thread
 from loguru import logger
 
-from src.serve.artifact import ArtifactRef, resolve
+from src.serve.artifact import ArtifactRef, resolve, resolve_alias
 from src.serve.errors import ArtifactError, ArtifactNotFoundError, ModelLoadError
 from src.serve.hooks import HookRegistry
 from src.serve.loaded_model import LoadedModel, build_loaded_model
 from src.serve.metrics import Metrics
+from src.serve.model_specs import ModelSpec
 from src.serve.settings import Settings
 
 MAX_REMEMBERED_FAILURES = 64
@@ -39,10 +40,22 @@ class ReloadResult:
 
 
 class ModelStore:
-    """The current model, its reloads, and the poller that watches for new versions."""
+    """One model's current version, its reloads, and the poller that watches for new ones.
 
-    def __init__(self, settings: Settings, metrics: Metrics, hooks: HookRegistry) -> None:
+    ``spec`` says which model and what it follows (default: ``MODEL_NAME``, pinned by
+    ``MODEL_VERSION`` when set, else ``LATEST``); several models are several stores
+    (``fleet.py``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        hooks: HookRegistry,
+        spec: ModelSpec | None = None,
+    ) -> None:
         self.settings = settings
+        self.spec = spec or ModelSpec(settings.model_name, None, settings.model_version)
         self.metrics = metrics
         self.hooks = hooks
         self._current: LoadedModel | None = None
@@ -50,6 +63,7 @@ class ModelStore:
         self._lock = threading.Lock()
         self._failed: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self._missing: str | None = None  # the last "not found" reported while serving
+        self._last_error: str | None = None  # why the newest attempt was refused, if it was
 
     @property
     def current(self) -> LoadedModel | None:
@@ -61,6 +75,11 @@ class ModelStore:
         """Why no model is serving (meaningful only while ``current`` is None)."""
         return self._reason
 
+    @property
+    def last_error(self) -> str | None:
+        """Why the last version tried was refused or not found (None after a good load)."""
+        return self._last_error if self._current is not None else self._reason
+
     def reload(self, *, retry_failed: bool = False) -> ReloadResult:
         """Load the version that should serve if it differs from the current one (blocking).
 
@@ -71,11 +90,7 @@ class ModelStore:
             previous = self._current
             prev_version = previous.version if previous else None
             try:
-                ref = resolve(
-                    self.settings.artifacts_dir,
-                    self.settings.model_name,
-                    self.settings.model_version,
-                )
+                ref = self._resolve()
             except ArtifactNotFoundError as exc:
                 if previous is None and self._reason != exc.message:
                     logger.warning("no model to serve: {}", exc.message)
@@ -84,7 +99,8 @@ class ModelStore:
                     # e.g. LATEST names a version that does not exist, or the directory became
                     # unreadable: the loaded model keeps serving; said (and counted) once.
                     self._missing = exc.message
-                    self.metrics.reload_failed(self.settings.model_name, exc.code)
+                    self._last_error = exc.message
+                    self.metrics.reload_failed(self.spec.name, exc.code)
                     logger.error(
                         "model reload failed, still serving {}: {}", previous.version, exc.message
                     )
@@ -107,6 +123,7 @@ class ModelStore:
                 return ReloadResult("failed", ref.version, prev_version, error)
             self._current = model  # the swap: one reference assignment
             self._failed.pop(ref.version, None)
+            self._last_error = None
             self.hooks.model_loaded(model, previous)
         for warning in model.warnings:
             logger.warning("model {} {}: library drift: {}", model.name, model.version, warning)
@@ -120,6 +137,12 @@ class ModelStore:
         )
         return ReloadResult("loaded", model.version, prev_version)
 
+    def _resolve(self) -> ArtifactRef:
+        spec = self.spec
+        if spec.alias is not None:
+            return resolve_alias(self.settings.artifacts_dir, spec.name, spec.alias)
+        return resolve(self.settings.artifacts_dir, spec.name, spec.version)
+
     def _record_failure(
         self,
         ref: ArtifactRef,
@@ -128,6 +151,7 @@ class ModelStore:
         previous: LoadedModel | None,
     ) -> None:
         self._failed[ref.version] = stamp
+        self._last_error = error.message
         self._failed.move_to_end(ref.version)
         while len(self._failed) > MAX_REMEMBERED_FAILURES:
             self._failed.popitem(last=False)

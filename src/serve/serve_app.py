@@ -1,6 +1,7 @@
 """``ServeApp``: FastAPI, with the two prediction paths dispatched to the lean adapter.
 
-``POST /predict`` and ``POST /predict/batch`` go to :attr:`ServeApp.lean_predict`
+``POST /predict`` and ``POST /predict/batch`` (and their ``/models/{name}/...`` forms) go to
+:attr:`ServeApp.lean_predict`
 (``lean_predict.py``) wrapped in the app's own user middleware stack (built the way Starlette
 builds it), so request id, body limit, headers, access log, metrics, security headers and the
 time limit apply unchanged. Everything else - and these paths when the lean dispatch does not
@@ -15,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from src.serve.lean_predict import LEAN_PATHS, LeanPredict
+from src.serve.lean_predict import LeanPredict, lean_target
 
 
 class ServeApp(FastAPI):
@@ -40,7 +41,7 @@ class ServeApp(FastAPI):
         if (
             scope["type"] == "http"
             and scope["method"] == "POST"
-            and scope["path"] in LEAN_PATHS
+            and lean_target(scope["path"]) is not None
             and not scope.get("root_path")
             and not self.root_path
         ):

@@ -41,6 +41,7 @@ from src.artifact_contract.keys import (
 )
 from src.artifact_contract.layout import MODEL_NAME_PATTERN
 from src.serve.errors import SettingsError
+from src.serve.model_specs import ModelSpec, parse_model_names
 from src.serve.signing import Keyring
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config.yaml"
@@ -112,6 +113,19 @@ class Settings(BaseSettings):
         None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
         description="Pin one published version instead of following LATEST (unset: follow LATEST).",
+    )
+    model_names: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Several models to serve, comma-separated; each `<name>` (follows LATEST) "
+        "or `<name>@<alias>` (follows the alias). The first is the default behind /predict and "
+        "/model; `*` adds every other model under ARTIFACTS_DIR as it is published (with `*` "
+        "first or alone, MODEL_NAME is the default). Unset: MODEL_NAME alone.",
+    )
+    reload_generation_file: Path | None = Field(
+        None,
+        description="A file every worker's poller checks (about every 0.5 s): POST "
+        "/admin/reload bumps it so all workers reload at once. Set automatically to a private "
+        "temporary file when WORKERS > 1; set it yourself only to share it wider.",
     )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
@@ -256,6 +270,35 @@ class Settings(BaseSettings):
 
     _file_keys: list[SecretStr] = PrivateAttr(default_factory=list)
     _signing_keys: list[SigningKey] = PrivateAttr(default_factory=list)
+
+    @field_validator("model_names", mode="before")
+    @classmethod
+    def _parse_model_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("model_names")
+    @classmethod
+    def _validate_model_names(cls, value: list[str]) -> list[str]:
+        parse_model_names(value)  # ValueError names the bad entry
+        return value
+
+    def model_specs(self) -> list[ModelSpec]:
+        """The configured models in order; the first is the default one. ``MODEL_VERSION``
+        pins the default model when it follows LATEST."""
+        specs, _ = parse_model_names(self.model_names)
+        if not specs or self.model_names[0].strip() == "*":
+            specs = [ModelSpec(self.model_name), *(s for s in specs if s.name != self.model_name)]
+        first = specs[0]
+        if self.model_version is not None and first.alias is None:
+            specs[0] = ModelSpec(first.name, None, self.model_version)
+        return specs
+
+    @property
+    def serve_all_models(self) -> bool:
+        """True when ``MODEL_NAMES`` holds ``*``."""
+        return parse_model_names(self.model_names)[1]
 
     @field_validator("api_keys", "admin_api_keys", "artifact_signing_keys", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from src.serve.auth import Authenticator
+from src.serve.fleet import ModelFleet
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
 from src.serve.metrics import Metrics
@@ -21,7 +22,8 @@ class ServeState:
     api_version: str
     metrics: Metrics
     hooks: HookRegistry
-    store: ModelStore
+    store: ModelStore  # the default model's (``fleet.default``)
     auth: Authenticator
     inference: InferenceService
+    fleet: ModelFleet
     monitoring: MonitoringService | None = None  # None when MONITORING_ENABLED=false

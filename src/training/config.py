@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from src.artifact_contract.aliases import ALIAS_NAME_RE
 from src.artifact_contract.layout import MODEL_NAME_PATTERN
 from src.training.errors import ConfigError
 from src.training.metrics import DEFAULT_METRIC, Task
@@ -144,6 +145,8 @@ class TrainingConfig(_Strict):
     quality_gate: QualityGateConfig | None = None
     output_dir: str = Field(default="artifacts", min_length=1)
     export_onnx: bool = True
+    #: also point this alias (e.g. ``challenger``) at the published version
+    publish_alias: str | None = Field(default=None, pattern=ALIAS_NAME_RE.pattern)
 
     @field_validator("candidates")
     @classmethod

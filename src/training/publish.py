@@ -27,6 +27,7 @@ from typing import Any
 
 from loguru import logger
 
+from src.artifact_contract.aliases import move_alias
 from src.artifact_contract.documents import parse_json_object
 from src.artifact_contract.errors import DocumentError
 from src.artifact_contract.keys import SigningKey
@@ -207,8 +208,10 @@ def publish_artifact(
     model_blob: bytes,
     onnx_bytes: bytes | None = None,
     signing_key: SigningKey | None = None,
+    alias: str | None = None,
 ) -> PublishedArtifact:
-    """Publish a model atomically and point ``LATEST`` at it.
+    """Publish a model atomically and point ``LATEST`` at it (and ``alias``, when given,
+    moved and recorded as the registry tool's ``promote`` does).
 
     ``model_blob`` is the joblib bytes of the fitted pipeline (`serialize_model`), written
     unchanged so its sha256 matches the run's ``model_joblib`` artifact; ``draft`` is the
@@ -259,4 +262,14 @@ def publish_artifact(
         ) from exc
     directory = model_dir / version
     logger.info("published {} version {} to {}", model_name, version, directory)
+    if alias is not None:
+        try:
+            move_alias(model_dir, alias, version, action="promote")
+        except OSError as exc:
+            raise PublishError(
+                f"version {version} was published but alias {alias!r} could not be moved "
+                f"({exc.strerror or exc}); move it with: python -m "
+                f"src.artifact_contract.registry promote {model_name} {version} --alias {alias}"
+            ) from exc
+        logger.info("alias {}@{} now names {}", model_name, alias, version)
     return PublishedArtifact(directory, model_name, version, metadata)

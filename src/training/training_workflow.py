@@ -233,8 +233,14 @@ class TrainingWorkflow(FlowSpec):
                         f"WARNING: no signing key ({KEY_ENV} or {KEY_FILE_ENV}); "
                         "publishing unsigned (signing: null)"
                     )
+                cfg = self._cfg()
                 published = publish_artifact(
-                    self._cfg().output_dir, self.metadata, self.model_joblib, self.onnx_model, key
+                    cfg.output_dir,
+                    self.metadata,
+                    self.model_joblib,
+                    self.onnx_model,
+                    key,
+                    alias=cfg.publish_alias,
                 )
             self.published_path = str(published.directory)
             self.published_metadata = published.metadata

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from src.serve.routes import admin, health, model, predict
+from src.serve.routes import admin, health, model, models, predict
 from src.serve.routes import metrics as metrics_route
 from src.serve.routes import monitoring as monitoring_route
 from src.serve.settings import Settings
@@ -16,6 +16,7 @@ def build_api_router(settings: Settings) -> APIRouter:
     router.include_router(health.router)
     router.include_router(predict.router)
     router.include_router(model.router)
+    router.include_router(models.router)
     router.include_router(admin.router)
     router.include_router(metrics_route.build_router(settings.metrics_auth))
     router.include_router(monitoring_route.router)

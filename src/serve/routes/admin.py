@@ -24,12 +24,25 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=ADMIN_KEY)
     summary="Reload the model now",
 )
 async def reload(request: Request, state: ServeStateDep) -> Response:
-    """Resolve LATEST (or the pin) and, if it differs from the serving version, load, verify,
-    warm up and swap it in. A version that failed before is retried.
+    """Resolve each model's LATEST (or alias, or pin) and, where it differs from the serving
+    version, load, verify, warm up and swap it in. Versions that failed before are retried.
+    Every other worker of the service is told to do the same at once (docs/serving.md).
+    The status code follows the default model; ``models`` has every model's outcome here.
     """
-    result = await state.store.reload_async(retry_failed=True)
+    results = await state.fleet.reload_async(retry_failed=True)
+    state.fleet.announce_reload()
+    result = results.get(state.store.spec.name)  # None: its reload crashed (logged)
     current = state.store.current
-    if result.status in ("loaded", "unchanged") and current is not None:
+    outcomes = {
+        name: {
+            "status": outcome.status,
+            "model_version": outcome.version,
+            "previous_version": outcome.previous_version,
+            "error": outcome.error.message if outcome.error else None,
+        }
+        for name, outcome in results.items()
+    }
+    if result is not None and result.status in ("loaded", "unchanged") and current is not None:
         request.scope["state"]["model_version"] = current.version
         return json_response(
             {
@@ -38,9 +51,10 @@ async def reload(request: Request, state: ServeStateDep) -> Response:
                 "model_version": current.version,
                 "previous_version": result.previous_version,
                 "api_version": state.api_version,
+                "models": outcomes,
             }
         )
-    reason = result.error.message if result.error else "unknown reason"
+    reason = result.error.message if result is not None and result.error else "unknown reason"
     if current is None:
         raise ModelNotReadyError(f"No model is loaded: {reason}.")
     raise ReloadFailedError(f"Reload refused: {reason}. Still serving version {current.version}.")

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from src.serve.api_models import HealthResponse, LiveResponse
 from src.serve.deps import ServeStateDep
+from src.serve.routes.models import fleet_status
 from src.serve.routes.responses import json_response
 
 router = APIRouter(tags=["health"])
@@ -19,8 +20,11 @@ router = APIRouter(tags=["health"])
     summary="Readiness",
 )
 async def health(state: ServeStateDep) -> Response:
-    """200 with the served model when ready; 503 with the reason when no model is loaded."""
+    """200 when the default model (the one behind /predict) is serving, else 503 with the
+    reason; ``models`` lists every served model's readiness (a model other than the default
+    one that is not ready does not make the service unready: the others keep serving)."""
     model = state.store.current
+    models = fleet_status(state.fleet)
     if model is None:
         return json_response(
             {
@@ -30,6 +34,7 @@ async def health(state: ServeStateDep) -> Response:
                 "api_version": state.api_version,
                 "backend": None,
                 "reason": state.store.not_ready_reason,
+                "models": models,
             },
             status_code=503,
         )
@@ -40,6 +45,7 @@ async def health(state: ServeStateDep) -> Response:
             "model_version": model.version,
             "api_version": state.api_version,
             "backend": model.backend.name,
+            "models": models,
         }
     )
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from src.serve.api_models import ModelInfoResponse
 from src.serve.deps import API_KEY, CurrentModelDep, ServeStateDep
+from src.serve.loaded_model import LoadedModel
 from src.serve.routes.responses import AUTH_ERRORS, error_doc, json_response
 
 router = APIRouter(tags=["model"], dependencies=API_KEY)
@@ -35,6 +38,11 @@ COPIED_FIELDS = (
 )
 async def model_info(model: CurrentModelDep, state: ServeStateDep) -> Response:
     """Features, classes, test metrics, training time, versions and backend of the model."""
+    return json_response(model_payload(model, state.api_version))
+
+
+def model_payload(model: LoadedModel, api_version: str) -> dict[str, Any]:
+    """The ``GET /model`` body of one loaded model."""
     raw = model.raw_metadata
     payload = {field: raw.get(field) for field in COPIED_FIELDS}
     target = raw.get("target") or {}
@@ -44,6 +52,6 @@ async def model_info(model: CurrentModelDep, state: ServeStateDep) -> Response:
         backend=model.backend.name,
         loaded_at=model.loaded_at_iso,
         target={"name": target.get("name"), "classes": target.get("classes")},
-        api_version=state.api_version,
+        api_version=api_version,
     )
-    return json_response(payload)
+    return payload

@@ -70,6 +70,14 @@ def test_admin_reload_swaps_to_the_new_version(
         "model_version": v2.model_version,
         "previous_version": iris.model_version,
         "api_version": r.json()["api_version"],
+        "models": {
+            "iris_classifier": {
+                "status": "loaded",
+                "model_version": v2.model_version,
+                "previous_version": iris.model_version,
+                "error": None,
+            }
+        },
     }
     assert _version(client) == v2.model_version
     p = client.post("/predict", json=IRIS_ROW, headers=AUTH)

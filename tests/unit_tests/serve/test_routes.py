@@ -51,6 +51,17 @@ def test_health_ready(client: AppClient, iris: BuiltArtifact) -> None:
         "model_version": iris.model_version,
         "api_version": API_VERSION,
         "backend": "sklearn",
+        "models": [
+            {
+                "name": "iris_classifier",
+                "default": True,
+                "follows": "LATEST",
+                "ready": True,
+                "version": iris.model_version,
+                "backend": "sklearn",
+                "reason": None,
+            }
+        ],
     }
 
 

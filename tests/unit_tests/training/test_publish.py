@@ -219,3 +219,23 @@ def test_find_published_by_run(outcome, tmp_path):
     model_dir = tmp_path / "iris_classifier"
     assert find_published(model_dir, "local/0") == published.model_version
     assert find_published(model_dir, "TrainingWorkflow/1") is None
+
+
+def test_publish_can_move_an_alias(outcome, tmp_path):
+    from src.artifact_contract.aliases import read_alias, read_history
+
+    first = do_publish(outcome, tmp_path)
+    second = do_publish(outcome, tmp_path, alias="challenger")
+    model_dir = tmp_path / second.model_name
+    assert read_alias(model_dir, "challenger") == second.model_version
+    assert read_alias(model_dir, "champion") is None
+    (entry,) = read_history(model_dir, "challenger")
+    assert entry["action"] == "promote"
+    assert entry["previous"] is None
+    assert first.model_version != second.model_version
+
+
+def test_config_publish_alias_must_be_an_alias_name():
+    data = {**IRIS_CONFIG, "publish_alias": "Not An Alias"}
+    with pytest.raises(Exception, match="publish_alias"):
+        validate_config_data(data)
