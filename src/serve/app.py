@@ -47,6 +47,7 @@ from src.serve.model_store import ModelStore
 from src.serve.monitoring.config import MonitoringConfig
 from src.serve.monitoring.service import MonitoringService
 from src.serve.openapi import install_openapi
+from src.serve.predlog.service import PredictionLog, PredictionLogConfig
 from src.serve.ratelimit import RateLimiter
 from src.serve.routes import build_api_router
 from src.serve.serve_app import ServeApp
@@ -162,6 +163,11 @@ def create_app(
         )
         hooks.add(monitoring)
         metrics.add_before_render(monitoring.refresh_metrics)
+    prediction_log = None
+    if settings.prediction_log_enabled:  # docs/feedback.md
+        log_config = PredictionLogConfig.from_settings(settings)
+        prediction_log = PredictionLog(log_config, metrics.registry)
+        metrics.add_before_render(prediction_log.refresh_metrics)
     store = ModelStore(settings, metrics, hooks)
     limiter = (
         RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
@@ -184,6 +190,7 @@ def create_app(
         auth=auth,
         inference=(inference_factory or _default_inference(settings, metrics))(hooks),
         monitoring=monitoring,
+        prediction_log=prediction_log,
     )
 
     @contextlib.asynccontextmanager
@@ -191,6 +198,8 @@ def create_app(
         _log_startup(settings)
         await store.reload_async()
         await state.inference.start()
+        if prediction_log is not None:
+            prediction_log.start()
         poller = None
         if settings.model_poll_seconds > 0:
             poller = asyncio.create_task(store.poll_forever(settings.model_poll_seconds))
@@ -202,6 +211,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await state.inference.stop()
+            if prediction_log is not None:
+                prediction_log.close()  # after the last request: everything answered is written
             if monitoring is not None:
                 monitoring.close()
             metrics.process_exiting()
