@@ -122,6 +122,7 @@ class PredictionLog:
         self._cache: tuple[float, list[dict[str, Any]]] = (-CACHE_SECONDS, [])
         self._cache_lock = threading.Lock()
         self.dropped_queue_full = 0
+        self._deleted: list[str] = []  # segments the disk bound deleted, to drop from the index
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -185,7 +186,7 @@ class PredictionLog:
             segment_bytes=config.segment_bytes,
             segment_seconds=config.segment_seconds,
             max_bytes=config.max_bytes,
-            on_deleted=index.prune_segments,
+            on_deleted=self._deleted.extend,
         )
         last_housekeeping = time.monotonic()
         while True:
@@ -248,6 +249,12 @@ class PredictionLog:
             if too_large:
                 self.metrics.dropped.labels("too_large").inc(too_large)
         index.add_predictions(indexed)
+        # Index first, prune after: a segment written and deleted within one drain (or
+        # deleted by another worker meanwhile) must not leave its predictions behind.
+        written = {row.segment for row in indexed} - {writer.current}
+        gone = [name for name in written if not (writer.directory / name).exists()]
+        deleted, self._deleted = self._deleted, []
+        index.prune_segments({*deleted, *gone})
 
     def _describe(self, model: LoadedModel) -> None:
         """Write the version's description next to the log once (for the CSV export)."""
