@@ -29,7 +29,7 @@ def write_log(log_dir: Path, records: list[dict]) -> None:
                 "classes": None,
                 "test_metrics": {},
             }
-        )  # fmt: skip
+        )
     )
     segments = segment_dir(log_dir)
     segments.mkdir()
@@ -40,7 +40,7 @@ def write_log(log_dir: Path, records: list[dict]) -> None:
         [
             PredictionRow(r["request_id"], "m", "v1", "classification", r["prediction"], name, 0)
             for r in records
-        ]  # fmt: skip
+        ]
     )
     index.add_feedback([FeedbackItem("r1", "label", "y"), FeedbackItem("r3", "label", "x")])
     index.close()
