@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 INDEX_FILE = "index.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
@@ -59,9 +59,8 @@ CREATE TABLE IF NOT EXISTS labelled_counts (
 """
 
 
-@dataclass(frozen=True)
-class PredictionRow:
-    """What the index keeps of one logged prediction."""
+class PredictionRow(NamedTuple):
+    """What the index keeps of one logged prediction (a tuple: built once per record)."""
 
     id: str
     model: str
@@ -165,6 +164,11 @@ class FeedbackIndex:
                     for r in rows
                 ],
             )  # fmt: skip
+            (pending,) = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM feedback WHERE state = 0)"
+            ).fetchone()
+            if not pending:  # the common case: no feedback is waiting for its prediction
+                return 0
             waiting = [
                 row[0]
                 for row in db.execute(
