@@ -56,12 +56,21 @@ class Scenario:
     rows: int = 1
     concurrency: int = 8
     extra_env: dict[str, str] = field(default_factory=dict)
+    prediction_log: bool = False  # PREDICTION_LOG_ENABLED (docs/feedback.md)
+    group: str = ""  # --only group=<group> selects exactly the scenarios compared together
 
     @property
     def label(self) -> str:
         if self.server != "service":
             return self.server
-        return f"service[{self.backend}{', batching' if self.batching else ''}]"
+        options = (", batching" if self.batching else "") + (", log" if self.prediction_log else "")
+        return f"service[{self.backend}{options}]"
+
+    @property
+    def selector(self) -> str:
+        """What ``--only`` is matched against (a substring of it selects the scenario)."""
+        text = f"{self.model} {self.label} {self.endpoint} c={self.concurrency}"
+        return f"{text} group={self.group}" if self.group else text
 
 
 @dataclass
@@ -200,6 +209,9 @@ def running_server(
                 **scenario.extra_env,
             }
         )
+        if scenario.prediction_log:
+            env["PREDICTION_LOG_ENABLED"] = "true"
+            env["PREDICTION_LOG_DIR"] = str(log_dir / f"prediction-log-{port}")
         cmd = [sys.executable, "-m", "src.serve.app"]
         ready_url = f"http://127.0.0.1:{port}/health"
     else:
@@ -297,12 +309,19 @@ def measure(scenario: Scenario, root: Path, work: Path, seconds: float) -> Resul
     )
 
 
+#: The prediction log's overhead: the same ONNX c=8 run with the log off, then on.
+PREDICTION_LOG_PAIR = [
+    Scenario("iris", "service", backend="onnx", group="prediction-log"),
+    Scenario("iris", "service", backend="onnx", prediction_log=True, group="prediction-log"),
+]
+
+
 def scenarios(quick: bool) -> list[Scenario]:
     if quick:
         return [
             Scenario("iris", "sklearn-floor"),
             Scenario("iris", "onnx-floor"),
-            Scenario("iris", "service", backend="onnx"),
+            *PREDICTION_LOG_PAIR,
             Scenario("forest", "service", backend="sklearn", batching=True),
             Scenario("iris", "service", backend="onnx", endpoint="/predict/batch", rows=100),
         ]
@@ -318,6 +337,8 @@ def scenarios(quick: bool) -> list[Scenario]:
                 for backend in ("onnx", "sklearn")
                 for batching in (False, True)
             ]
+    base = runs.index(Scenario("iris", "service", "onnx", False, concurrency=8))
+    runs[base : base + 1] = PREDICTION_LOG_PAIR  # the log-on run right after its baseline
     runs += [
         Scenario("iris", "service", backend, endpoint="/predict/batch", rows=rows)
         for backend in ("onnx", "sklearn")
@@ -347,7 +368,11 @@ def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
 
     out: dict[str, dict[str, Any]] = {}
     iris_onnx = find(results, model="iris", server="service", backend="onnx", batching=False,
-                     endpoint="/predict", concurrency=8)  # fmt: skip
+                     endpoint="/predict", concurrency=8, prediction_log=False)  # fmt: skip
+    ratio("iris c=8 service[onnx, log] / service[onnx]",
+          find(results, model="iris", server="service", backend="onnx", batching=False,
+               endpoint="/predict", concurrency=8, prediction_log=True),
+          iris_onnx, 0.95)  # fmt: skip
     ratio("iris c=8 service[onnx] / onnx floor", iris_onnx,
           find(results, model="iris", server="onnx-floor", concurrency=8), 0.7)  # fmt: skip
     ratio("iris c=8 service[onnx] / sklearn floor", iris_onnx,
@@ -460,11 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         build_artifacts(root)
         in_process = in_process_costs(root, args.quick)
         results = []
-        chosen = [
-            s
-            for s in scenarios(args.quick)
-            if args.only in f"{s.model} {s.label} {s.endpoint} c={s.concurrency}"
-        ]
+        chosen = [s for s in scenarios(args.quick) if args.only in s.selector]
         for scenario in chosen:
             result = measure(scenario, root, work, seconds)
             results.append(result)

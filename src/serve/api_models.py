@@ -10,7 +10,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictInt,
+    StrictStr,
+    Tag,
+    model_validator,
+)
 
 from src.serve.artifact import FeatureSpec
 from src.serve.backends.base import Label
@@ -152,4 +161,72 @@ class ReloadResponse(BaseModel):
     models: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Every served model's outcome in this worker: status, version, error.",
+    )
+
+
+#: A prediction id: a request id, or ``<request id>/<row index>`` for a row of a batch.
+PREDICTION_ID_PATTERN = f"^{REQUEST_ID_CHARS}(/[0-9]{{1,6}})?$"
+
+
+class FeedbackEntry(BaseModel):
+    """Ground truth for one logged prediction: ``label`` (classifiers) or ``value``
+    (regressors), exactly one of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(
+        pattern=PREDICTION_ID_PATTERN,
+        description="The prediction's request id (row i of a batch: <request id>/<i>).",
+    )
+    label: StrictStr | StrictInt | None = Field(None, description="The true class label.")
+    value: float | None = Field(None, allow_inf_nan=False, description="The true value.")
+
+    @model_validator(mode="after")
+    def _one_truth(self) -> FeedbackEntry:
+        if (self.label is None) == (self.value is None):
+            raise ValueError("send exactly one of 'label' (classifiers) or 'value' (regressors)")
+        return self
+
+
+class FeedbackBatch(BaseModel):
+    """Ground truth for many predictions at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[FeedbackEntry] = Field(min_length=1)
+
+
+def _feedback_shape(body: Any) -> str:
+    return "items" if isinstance(body, dict) and "items" in body else "item"
+
+
+#: ``POST /feedback`` takes one item or ``{"items": [...]}``.
+FeedbackBody = Annotated[
+    Annotated[FeedbackEntry, Tag("item")] | Annotated[FeedbackBatch, Tag("items")],
+    Discriminator(_feedback_shape),
+]
+
+
+class FeedbackRejected(BaseModel):
+    """An item whose kind does not fit its prediction's model."""
+
+    request_id: str
+    message: str
+
+
+class FeedbackResponse(BaseModel):
+    """What became of each id (docs/feedback.md has the rules)."""
+
+    received: int = Field(description="Items in the request.")
+    matched: list[str] = Field(description="Joined with their logged prediction now.")
+    unmatched: list[str] = Field(
+        description="No logged prediction with this id (yet): kept FEEDBACK_PENDING_SECONDS "
+        "and joined if the prediction is logged meanwhile."
+    )
+    duplicates: list[str] = Field(
+        description="Feedback for this id was already received: the first one wins, this "
+        "one is ignored."
+    )
+    rejected: list[FeedbackRejected] = Field(
+        description="A label for a regressor or a value for a classifier."
     )

@@ -47,6 +47,7 @@ from src.serve.middleware.time_limit import TimeLimitMiddleware
 from src.serve.monitoring.config import MonitoringConfig
 from src.serve.monitoring.service import MonitoringService
 from src.serve.openapi import install_openapi
+from src.serve.predlog.service import PredictionLog, PredictionLogConfig
 from src.serve.ratelimit import RateLimiter
 from src.serve.reload_signal import prepare_generation_file
 from src.serve.routes import build_api_router
@@ -165,6 +166,11 @@ def create_app(
         )
         hooks.add(OnlyModel(monitoring, settings.model_specs()[0].name))  # the default one
         metrics.add_before_render(monitoring.refresh_metrics)
+    prediction_log = None
+    if settings.prediction_log_enabled:  # docs/feedback.md
+        log_config = PredictionLogConfig.from_settings(settings)
+        prediction_log = PredictionLog(log_config, metrics.registry)
+        metrics.add_before_render(prediction_log.refresh_metrics)
     fleet = ModelFleet(settings, metrics, hooks)
     store = fleet.default
     limiter = (
@@ -189,6 +195,7 @@ def create_app(
         inference=(inference_factory or _default_inference(settings, metrics))(hooks),
         fleet=fleet,
         monitoring=monitoring,
+        prediction_log=prediction_log,
     )
 
     @contextlib.asynccontextmanager
@@ -196,6 +203,8 @@ def create_app(
         _log_startup(settings)
         await fleet.reload_async()
         await state.inference.start()
+        if prediction_log is not None:
+            prediction_log.start()
         poller = None
         if settings.model_poll_seconds > 0 or fleet.generation is not None:
             poller = asyncio.create_task(fleet.poll_forever(settings.model_poll_seconds))
@@ -207,6 +216,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await state.inference.stop()
+            if prediction_log is not None:
+                prediction_log.close()  # after the last request: everything answered is written
             if monitoring is not None:
                 monitoring.close()
             metrics.process_exiting()

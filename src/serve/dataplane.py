@@ -5,7 +5,8 @@ order: API key and rate limit (``auth.py``), the serving model and its readiness
 Content-Type (415), the JSON body (422), the model's request schema (422, or 413 over
 ``MAX_BATCH_ROWS``), announcing a single row to the inference service (the micro-batcher waits
 for rows on their way), inference, the finite-output check (422 ``unscorable_input``) and the
-response body (orjson bytes).
+response body (orjson bytes), after the answered rows are handed to the prediction log
+(``predlog/``, when ``PREDICTION_LOG_ENABLED``).
 
 The adapters only translate: the plain-ASGI ``LeanPredict`` (``lean_predict.py``, what serves
 nearly all traffic) and the FastAPI routes of ``routes/predict.py`` (what /openapi.json
@@ -21,6 +22,7 @@ orjson.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +40,7 @@ from src.serve.errors import (
 )
 
 if TYPE_CHECKING:
-    from src.serve.backends.base import Prediction
+    from src.serve.backends.base import Prediction, Row
     from src.serve.loaded_model import LoadedModel
     from src.serve.state import ServeState
 
@@ -132,6 +134,7 @@ class DataPlane:
         self._inference = state.inference
         self._api_version = state.api_version
         self._max_batch_rows = state.settings.max_batch_rows
+        self._prediction_log = state.prediction_log
 
     def ready_model(self, scope: Scope, model_name: str | None = None) -> LoadedModel:
         """The serving version of ``model_name`` (the default model for None), pinned for this
@@ -150,6 +153,24 @@ class DataPlane:
         scope["state"]["model_version"] = model.version
         return model
 
+    def log_predictions(
+        self,
+        model: LoadedModel,
+        request_id: str,
+        rows: Sequence[Row],
+        results: Sequence[Prediction],
+        started: float,
+        *,
+        batch: bool,
+    ) -> None:
+        """The prediction-log step of every answered request (``predlog/``; a no-op when
+        ``PREDICTION_LOG_ENABLED=false``). Row ``i`` of a batch is logged as
+        ``<request_id>/<i>``."""
+        if self._prediction_log is not None:
+            self._prediction_log.record(
+                model, request_id, rows, results, time.perf_counter() - started, batch=batch
+            )
+
     def _admit(self, scope: Scope, model_name: str | None) -> LoadedModel:
         """Key and rate limit, the model (503), then a JSON Content-Type (415)."""
         headers = scope["headers"]
@@ -160,6 +181,7 @@ class DataPlane:
 
     async def predict(self, scope: Scope, receive: Receive, model_name: str | None = None) -> bytes:
         """``POST /predict``: one record -> the JSON answer (bytes)."""
+        started = time.perf_counter()
         inference = self._inference
         inference.row_arriving()
         try:
@@ -169,9 +191,11 @@ class DataPlane:
             inference.row_arrived()
         (result,) = await inference.infer(model, [row])
         ensure_finite((result,), batch=False)
+        request_id = client_id or scope["state"]["request_id"]
+        self.log_predictions(model, request_id, (row,), (result,), started, batch=False)
         return orjson.dumps(
             {
-                "request_id": client_id or scope["state"]["request_id"],
+                "request_id": request_id,
                 "prediction": result.prediction,
                 "probabilities": result.probabilities,
                 "model_name": model.name,
@@ -184,14 +208,17 @@ class DataPlane:
         self, scope: Scope, receive: Receive, model_name: str | None = None
     ) -> bytes:
         """``POST /predict/batch``: up to ``MAX_BATCH_ROWS`` records -> the JSON answer."""
+        started = time.perf_counter()
         model = self._admit(scope, model_name)
         body = parse_json_body(await read_body(receive))
         rows, client_id = model.schemas.parse_batch(body, self._max_batch_rows)
         results = await self._inference.infer(model, rows)
         ensure_finite(results, batch=True)
+        request_id = client_id or scope["state"]["request_id"]
+        self.log_predictions(model, request_id, rows, results, started, batch=True)
         return orjson.dumps(
             {
-                "request_id": client_id or scope["state"]["request_id"],
+                "request_id": request_id,
                 "predictions": [
                     {"prediction": r.prediction, "probabilities": r.probabilities} for r in results
                 ],

@@ -135,6 +135,14 @@ class MonitoringUnavailableError(ServeError):
     default_message = "The serving model is not monitored."
 
 
+class FeedbackUnavailableError(ServeError):
+    """The shared feedback index could not be written in time (another process holds it)."""
+
+    status_code = 503
+    code = "feedback_unavailable"
+    default_message = "The feedback index is busy; retry shortly."
+
+
 class ReloadFailedError(ServeError):
     """An admin-triggered reload refused the new version; the previous model keeps serving."""
 

@@ -234,6 +234,64 @@ class Settings(BaseSettings):
         "metrics (0: only when it answers a scrape).",
     )
 
+    prediction_log_enabled: bool = Field(
+        False,
+        description="Log every answered prediction and accept POST /feedback (docs/feedback.md).",
+    )
+    prediction_log_dir: Path = Field(
+        Path("prediction_log"),
+        description="Where the prediction log's segment files and feedback index live "
+        "(shared by all workers).",
+    )
+    prediction_log_sample_rate: float = Field(
+        1.0, gt=0, le=1, description="Share of prediction requests logged (1: every one)."
+    )
+    prediction_log_features: bool = Field(
+        True,
+        description="Keep the feature values in the log (false: they are left out, e.g. for "
+        "personal data; the log then cannot become training data).",
+    )
+    prediction_log_segment_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=4096,
+        description="A segment file is rotated before it would grow beyond this many bytes.",
+    )
+    prediction_log_segment_seconds: float = Field(
+        3600, gt=0, description="A non-empty segment file is rotated after this many seconds."
+    )
+    prediction_log_max_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=8192,
+        description="Disk bound of all segment files together; the oldest rotated segments "
+        "are deleted to stay under it.",
+    )
+    prediction_log_queue_size: int = Field(
+        10_000,
+        ge=1,
+        description="Records waiting for the background writer; beyond it new records are "
+        "dropped (and counted), never blocking a request.",
+    )
+    feedback_pending_seconds: float = Field(
+        86_400,
+        ge=0,
+        description="How long feedback for an id not (yet) in the log waits for its prediction.",
+    )
+    live_quality_window: int = Field(
+        1000,
+        ge=1,
+        description="Latest labelled predictions per model version the live "
+        "metrics are computed over.",
+    )
+    live_quality_min_labelled: int = Field(
+        100, ge=1, description="Labelled predictions a version needs before a quality verdict."
+    )
+    live_quality_margin: float = Field(
+        0.05,
+        ge=0,
+        description="Degraded when live accuracy/F1 is this much below the training figure "
+        "(absolute), or live MAE/RMSE this fraction above it (relative).",
+    )
+
     artifact_signing_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Keys that verify artifact signatures, `<key_id>:<secret>` comma-separated "
@@ -339,6 +397,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MONITORING_PSI_WARN ({self.monitoring_psi_warn}) must be below "
                 f"MONITORING_PSI_DRIFT ({self.monitoring_psi_drift})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_prediction_log_bound(self) -> Settings:
+        needed = 2 * self.workers * self.prediction_log_segment_bytes
+        if self.prediction_log_enabled and self.prediction_log_max_bytes < needed:
+            raise ValueError(
+                f"PREDICTION_LOG_MAX_BYTES ({self.prediction_log_max_bytes}) must be at least "
+                f"2 x WORKERS x PREDICTION_LOG_SEGMENT_BYTES ({needed}): each worker's open "
+                "segment is reserved in the bound"
             )
         return self
 

@@ -11,6 +11,7 @@ from src.serve.inference import InferenceService
 from src.serve.metrics import Metrics
 from src.serve.model_store import ModelStore
 from src.serve.monitoring.service import MonitoringService
+from src.serve.predlog.service import PredictionLog
 from src.serve.settings import Settings
 
 
@@ -27,3 +28,4 @@ class ServeState:
     inference: InferenceService
     fleet: ModelFleet
     monitoring: MonitoringService | None = None  # None when MONITORING_ENABLED=false
+    prediction_log: PredictionLog | None = None  # None when PREDICTION_LOG_ENABLED=false

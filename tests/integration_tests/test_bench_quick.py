@@ -61,6 +61,7 @@ def test_quick_bench_runs_without_errors_and_writes_a_report(tmp_path: Path) -> 
         assert 0 < run["p50_ms"] <= run["p99_ms"]
     ratios = report["ratios"]
     assert "iris c=8 service[onnx] / onnx floor" in ratios
+    assert "iris c=8 service[onnx, log] / service[onnx]" in ratios
     for ratio in ratios.values():
         assert {"value", "target", "met"} <= ratio.keys()
     markdown = (out / "bench-quick.md").read_text()

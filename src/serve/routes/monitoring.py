@@ -62,6 +62,17 @@ async def monitoring(
     """
     monitor = _monitor(request, state, dataplane)
     snapshot = await run_in_threadpool(monitor.snapshot, histograms=histograms)
+    if state.prediction_log is not None:  # live quality next to the training figures
+        model = dataplane.ready_model(request.scope)
+        entries = await run_in_threadpool(state.prediction_log.live_quality, model)
+        snapshot = {
+            **snapshot,
+            "live_quality": next(
+                e
+                for e in entries
+                if e["model_name"] == model.name and e["model_version"] == model.version
+            ),
+        }
     return json_response(snapshot)
 
 

@@ -14,6 +14,8 @@ import yaml
 
 from src.serve.metrics import Metrics
 from src.serve.monitoring.prometheus import METRIC_NAMES
+from src.serve.predlog.prometheus import METRIC_NAMES as LIVE_QUALITY_NAMES
+from src.serve.predlog.quality import STATUS_CODES
 
 ROOT = Path(__file__).resolve().parents[4]
 ALERTS = ROOT / "monitoring" / "prometheus" / "alerts.yml"
@@ -35,7 +37,7 @@ def rules() -> list[dict]:
 
 def exported_names() -> set[str]:
     """Series names the service exports (its own metrics and the monitor's), plus `up`."""
-    names = set(METRIC_NAMES) | {"up"}
+    names = set(METRIC_NAMES) | set(LIVE_QUALITY_NAMES) | {"up"}
     for family in Metrics("0.0.0").registry.collect():
         names.add(family.name)
         if family.type == "counter":
@@ -83,7 +85,7 @@ def test_drift_alerts_use_labels_from_metadata_only() -> None:
     for rule in rules():
         for by in re.findall(r"by \(([^)]*)\)", rule["expr"]):
             assert {label.strip() for label in by.split(",")} <= {
-                "model_name", "feature", "le", "route",
+                "model_name", "feature", "le", "route", "model", "version", "metric",
             }, rule["alert"]  # fmt: skip
 
 
@@ -124,5 +126,21 @@ def test_dashboard_has_drift_and_data_quality_panels() -> None:
     ):
         assert name in joined, name
     used = set(re.findall(r"\bmodel_[a-z0-9_]+", re.sub(r"by \([^)]*\)|on \([^)]*\)", "", joined)))
-    assert used <= set(METRIC_NAMES)
+    assert used <= set(METRIC_NAMES) | set(LIVE_QUALITY_NAMES)
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_dashboard_shows_live_quality_next_to_training() -> None:
+    dashboard = json.loads((ROOT / "monitoring/grafana/dashboards/ml-api.json").read_text())
+    panel = next(p for p in dashboard["panels"] if p["title"] == "Live quality vs training")
+    exprs = " ".join(t["expr"] for t in panel["targets"])
+    assert "model_live_metric" in exprs
+    assert "model_training_metric" in exprs
+    assert any("model_live_labelled_total" in t["expr"] for p in dashboard["panels"]
+               for t in p.get("targets", []))  # fmt: skip
+
+
+def test_live_quality_alert_reads_the_service_verdict() -> None:
+    rule = next(r for r in rules() if r["alert"] == "ModelLiveQualityDegraded")
+    assert "model_live_quality_status" in rule["expr"]
+    assert f"== {STATUS_CODES['degraded']}" in rule["expr"]

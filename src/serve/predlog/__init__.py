@@ -1,0 +1,14 @@
+"""The prediction log and ground-truth feedback: live model quality per model version.
+
+- :mod:`.records`: the JSON Lines record format, segment file names, reading segments back;
+- :mod:`.segments`: :class:`SegmentWriter`, one worker's segment files (rotation by size and
+  age, the disk bound shared by every worker);
+- :mod:`.index`: :class:`FeedbackIndex`, the SQLite (WAL) index every worker shares, where
+  predictions and feedback are joined by request id;
+- :mod:`.quality`: live accuracy / macro F1 / MAE / RMSE and the verdict against training;
+- :mod:`.service`: :class:`PredictionLog`, the data-plane step and its background writer;
+- :mod:`.prometheus`: the ``model_live_*`` series;
+- :mod:`.export`: ``python -m src.serve.predlog.export``, log + feedback -> a labelled CSV.
+
+See docs/feedback.md.
+"""

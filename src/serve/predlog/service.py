@@ -1,0 +1,368 @@
+"""The prediction log: one step of the data plane, and its background writer.
+
+:meth:`PredictionLog.record` is what a request pays: an optional sampling draw, a length
+check and one ``deque.append`` of references it already holds (no serialisation, no I/O).
+A daemon thread wakes every ``WRITE_INTERVAL_SECONDS`` (0.1 s), turns what was queued into JSON
+Lines records (``records.py``), appends them to this worker's segment (``segments.py``),
+flushes them to the operating system, and indexes the predictions in the shared SQLite
+index (``index.py``), joining feedback that was waiting for them. At shutdown (the app's
+lifespan, on SIGTERM too) :meth:`close` stops the thread after a last drain, so every record
+queued before the signal is written, and the open segment is rotated.
+
+Live quality is read from the shared index, cached for ``CACHE_SECONDS``: on
+``GET /monitoring``, and right before ``/metrics`` is rendered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from loguru import logger
+from prometheus_client import CollectorRegistry
+
+from src.serve.predlog.index import FeedbackIndex, FeedbackItem, FeedbackOutcome, PredictionRow
+from src.serve.predlog.prometheus import LiveQualityMetrics
+from src.serve.predlog.quality import classification_metrics, regression_metrics, verdict
+from src.serve.predlog.segments import SegmentWriter
+from src.serve.settings import Settings
+
+if TYPE_CHECKING:
+    from src.serve.backends.base import Prediction, Row
+    from src.serve.loaded_model import LoadedModel
+
+WRITE_INTERVAL_SECONDS = 0.1
+HOUSEKEEPING_SECONDS = 30.0
+CACHE_SECONDS = 1.0
+MODELS_DIR = "models"
+JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+
+#: One queued request: (unix time, model, prediction id, rows, predictions, seconds, batch).
+Entry = tuple[float, "LoadedModel", str, "Sequence[Row]", "Sequence[Prediction]", float, bool]
+
+
+@dataclass(frozen=True)
+class PredictionLogConfig:
+    """The ``PREDICTION_LOG_*``, ``FEEDBACK_*`` and ``LIVE_QUALITY_*`` settings."""
+
+    directory: Path
+    sample_rate: float
+    keep_features: bool
+    segment_bytes: int
+    segment_seconds: float
+    max_bytes: int
+    queue_size: int
+    pending_seconds: float
+    window: int
+    min_labelled: int
+    margin: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PredictionLogConfig:
+        """The prediction-log part of the service settings."""
+        return cls(
+            directory=settings.prediction_log_dir,
+            sample_rate=settings.prediction_log_sample_rate,
+            keep_features=settings.prediction_log_features,
+            segment_bytes=settings.prediction_log_segment_bytes,
+            segment_seconds=settings.prediction_log_segment_seconds,
+            max_bytes=settings.prediction_log_max_bytes,
+            queue_size=settings.prediction_log_queue_size,
+            pending_seconds=settings.feedback_pending_seconds,
+            window=settings.live_quality_window,
+            min_labelled=settings.live_quality_min_labelled,
+            margin=settings.live_quality_margin,
+        )
+
+
+def describe_model(model: LoadedModel) -> dict[str, Any]:
+    """What the labelled-CSV export and the live verdict need to know of a model version."""
+    metadata = model.metadata
+    test = metadata.metrics.get("test") if isinstance(metadata.metrics, dict) else None
+    return {
+        "model_name": model.name,
+        "model_version": model.version,
+        "task": metadata.task,
+        "features": list(metadata.feature_names),
+        "target": metadata.target.name,
+        "classes": metadata.target.classes,
+        "test_metrics": test if isinstance(test, dict) else {},
+    }
+
+
+def model_description_path(directory: Path, model: str, version: str) -> Path:
+    """Where the log keeps :func:`describe_model` of one version."""
+    return directory / MODELS_DIR / model / f"{version}.json"
+
+
+class PredictionLog:
+    """The log of one worker process (see the module docstring)."""
+
+    def __init__(self, config: PredictionLogConfig, registry: CollectorRegistry | None) -> None:
+        self.config = config
+        self.metrics = LiveQualityMetrics(registry) if registry is not None else None
+        self._queue: deque[Entry] = deque()
+        self._sample_rate = config.sample_rate
+        self._queue_size = config.queue_size
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._index: FeedbackIndex | None = None
+        self._stamp_second, self._stamp_prefix = -1, ""
+        self._features: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._training: dict[tuple[str, str], dict[str, Any]] = {}
+        self._cache: tuple[float, list[dict[str, Any]]] = (-CACHE_SECONDS, [])
+        self._cache_lock = threading.Lock()
+        self.dropped_queue_full = 0
+        self._deleted: list[str] = []  # segments the disk bound deleted, to drop from the index
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the shared index and start the writer thread (in the app's lifespan)."""
+        self.config.directory.mkdir(parents=True, exist_ok=True)
+        self._index = FeedbackIndex(self.config.directory)
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+        logger.info(
+            "prediction log: {} (sample rate {:g}, features {}, segments {} bytes / {:g} s, "
+            "bound {} bytes)",
+            self.config.directory,
+            self.config.sample_rate,
+            "kept" if self.config.keep_features else "left out",
+            self.config.segment_bytes,
+            self.config.segment_seconds,
+            self.config.max_bytes,
+        )
+
+    def close(self) -> None:
+        """Write everything queued, rotate the open segment, stop the thread."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=30)
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    # --- the data-plane step (hot path) ------------------------------------------------------
+
+    def record(
+        self,
+        model: LoadedModel,
+        request_id: str,
+        rows: Sequence[Row],
+        predictions: Sequence[Prediction],
+        seconds: float,
+        *,
+        batch: bool,
+    ) -> None:
+        """Queue one answered request for the writer (never blocks, never raises)."""
+        rate = self._sample_rate
+        if rate < 1.0 and random.random() >= rate:  # nosec B311 # noqa: S311 - sampling only
+            return
+        if len(self._queue) >= self._queue_size:
+            self.dropped_queue_full += 1
+            if self.metrics is not None:
+                self.metrics.dropped.labels("queue_full").inc(len(rows))
+            return
+        self._queue.append((time.time(), model, request_id, rows, predictions, seconds, batch))
+
+    # --- the writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        config = self.config
+        index = FeedbackIndex(config.directory)
+        writer = SegmentWriter(
+            config.directory,
+            segment_bytes=config.segment_bytes,
+            segment_seconds=config.segment_seconds,
+            max_bytes=config.max_bytes,
+            on_deleted=self._deleted.extend,
+        )
+        last_housekeeping = time.monotonic()
+        while True:
+            stopping = self._stop.wait(WRITE_INTERVAL_SECONDS)
+            try:
+                self._write_queued(writer, index)
+                writer.rotate_if_old()
+                if time.monotonic() - last_housekeeping >= HOUSEKEEPING_SECONDS:
+                    last_housekeeping = time.monotonic()
+                    index.expire_pending(config.pending_seconds)
+                    index.trim_windows(config.window)
+            except Exception:  # the log must never take the service down
+                logger.exception("prediction log: writing failed")
+            if stopping and not self._queue:
+                break
+        with contextlib.suppress(Exception):
+            writer.close()
+        index.close()
+        logger.info("prediction log: flushed and closed")
+
+    def _write_queued(self, writer: SegmentWriter, index: FeedbackIndex) -> None:
+        queue = self._queue
+        if not queue:
+            return
+        keep_features = self.config.keep_features
+        indexed: list[PredictionRow] = []
+        too_large = 0
+        while queue:
+            logged_at, model, request_id, rows, predictions, seconds, batch = queue.popleft()
+            name, version, task = model.name, model.version, model.metadata.task
+            features = self._features.get((name, version)) or self._describe(model)
+            stamp = self._timestamp(logged_at)
+            latency_ms = round(seconds * 1000, 3)
+            for i, (row, result) in enumerate(zip(rows, predictions, strict=True)):
+                prediction_id = f"{request_id}/{i}" if batch else request_id
+                record: dict[str, Any] = {
+                    "request_id": prediction_id,
+                    "time": stamp,
+                    "model_name": name,
+                    "model_version": version,
+                }
+                if keep_features:
+                    record["features"] = dict(zip(features, row, strict=True))
+                record["prediction"] = result.prediction
+                record["probabilities"] = result.probabilities
+                record["latency_ms"] = latency_ms
+                segment = writer.append(orjson.dumps(record, option=JSON_OPTIONS))
+                if segment is None:
+                    too_large += 1
+                    continue
+                indexed.append(
+                    PredictionRow(
+                        prediction_id, name, version, task, result.prediction, segment, logged_at
+                    )
+                )
+        writer.flush()
+        if self.metrics is not None:
+            self.metrics.records.inc(len(indexed))
+            if too_large:
+                self.metrics.dropped.labels("too_large").inc(too_large)
+        index.add_predictions(indexed)
+        # Index first, prune after: a segment written and deleted within one drain (or
+        # deleted by another worker meanwhile) must not leave its predictions behind.
+        written = {row.segment for row in indexed} - {writer.current}
+        gone = [name for name in written if not (writer.directory / name).exists()]
+        deleted, self._deleted = self._deleted, []
+        index.prune_segments({*deleted, *gone})
+
+    def _timestamp(self, unix: float) -> str:
+        """ISO 8601 UTC with microseconds, as ``datetime.isoformat`` writes it, at a tenth of
+        its cost (the second's text is reused; most records of a drain share it)."""
+        second = int(unix)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            self._stamp_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp_prefix}.{min(round((unix - second) * 1e6), 999_999):06d}+00:00"
+
+    def _describe(self, model: LoadedModel) -> tuple[str, ...]:
+        """Write the version's description next to the log once (for the CSV export);
+        returns its feature names."""
+        path = model_description_path(self.config.directory, model.name, model.version)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(orjson.dumps(describe_model(model), option=orjson.OPT_INDENT_2))
+            os.replace(temporary, path)
+        features = self._features[(model.name, model.version)] = model.metadata.feature_names
+        return features
+
+    # --- feedback and live quality (request side) --------------------------------------------
+
+    def feedback(self, items: Sequence[FeedbackItem]) -> FeedbackOutcome:
+        """Store ground truth and join it with logged predictions (run off the event loop)."""
+        if self._index is None:
+            raise RuntimeError("the prediction log is not started")
+        outcome = self._index.add_feedback(items)
+        self._cache = (-CACHE_SECONDS, [])
+        return outcome
+
+    def _training_metrics(self, model: str, version: str) -> dict[str, Any]:
+        key = (model, version)
+        if key not in self._training:
+            path = model_description_path(self.config.directory, model, version)
+            try:
+                self._training[key] = orjson.loads(path.read_bytes()).get("test_metrics") or {}
+            except (OSError, orjson.JSONDecodeError):
+                return {}
+        return self._training[key]
+
+    def live_quality(self, serving: LoadedModel | None = None) -> list[dict[str, Any]]:
+        """Live metrics of every model version with feedback (and of ``serving``, with or
+        without), next to its training-time test metrics."""
+        with self._cache_lock:
+            at, entries = self._cache
+            if time.monotonic() - at >= CACHE_SECONDS and self._index is not None:
+                entries = [self._entry(w) for w in self._index.windows(self.config.window)]
+                self._cache = (time.monotonic(), entries)
+        if serving is not None and not any(
+            e["model_name"] == serving.name and e["model_version"] == serving.version
+            for e in entries
+        ):
+            test = describe_model(serving)["test_metrics"]
+            empty = self._summary(serving.name, serving.version, serving.metadata.task, 0, {}, test)
+            entries = [*entries, empty]
+        return entries
+
+    def _entry(self, window: Any) -> dict[str, Any]:
+        if window.task == "classification":
+            live = classification_metrics(window.predictions, window.truths)
+        else:
+            live = regression_metrics(window.predictions, window.truths)
+        training = self._training_metrics(window.model, window.version)
+        return self._summary(
+            window.model, window.version, window.task, window.labelled_total, live, training,
+            labelled_in_window=len(window.truths),
+        )  # fmt: skip
+
+    def _summary(
+        self,
+        model: str,
+        version: str,
+        task: str,
+        labelled_total: int,
+        live: dict[str, float],
+        training: dict[str, Any],
+        *,
+        labelled_in_window: int = 0,
+    ) -> dict[str, Any]:
+        names = ("accuracy", "f1_macro") if task == "classification" else ("mae", "rmse")
+        comparable = {
+            k: v for k, v in training.items() if k in names and isinstance(v, int | float)
+        }
+        return {
+            "model_name": model,
+            "model_version": version,
+            "task": task,
+            "labelled_total": labelled_total,
+            "window": {"size": self.config.window, "labelled": labelled_in_window},
+            "live": {k: round(v, 6) for k, v in live.items()},
+            "training": comparable,
+            "status": verdict(
+                live,
+                comparable,
+                labelled_in_window,
+                min_labelled=self.config.min_labelled,
+                margin=self.config.margin,
+            ),
+            "margin": self.config.margin,
+            "min_labelled": self.config.min_labelled,
+        }
+
+    def refresh_metrics(self) -> None:
+        """Publish live quality to Prometheus (called right before /metrics renders)."""
+        if self.metrics is None:
+            return
+        try:
+            self.metrics.publish(self.live_quality())
+        except Exception:  # never break /metrics
+            logger.exception("prediction log: publishing live quality failed")

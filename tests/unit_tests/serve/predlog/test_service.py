@@ -1,0 +1,102 @@
+"""The data-plane step and its writer, in one process, with a real tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from src.serve.artifact import resolve
+from src.serve.backends.base import Prediction
+from src.serve.loaded_model import build_loaded_model
+from src.serve.predlog.index import FeedbackItem
+from src.serve.predlog.records import read_log
+from src.serve.predlog.service import PredictionLog, PredictionLogConfig, model_description_path
+from tests.artifact_factory import build_iris_artifact
+from tests.unit_tests.serve.helpers import make_settings
+
+ROW = (5.1, 3.5, 1.4, 0.2)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("artifacts")
+    build_iris_artifact(root)
+    settings = make_settings(root)
+    return build_loaded_model(resolve(root, "iris_classifier"), settings)
+
+
+def config(tmp_path: Path, **overrides) -> PredictionLogConfig:
+    values = {
+        "directory": tmp_path / "log", "sample_rate": 1.0, "keep_features": True,
+        "segment_bytes": 1 << 20, "segment_seconds": 3600.0, "max_bytes": 1 << 24,
+        "queue_size": 100, "pending_seconds": 60.0, "window": 1000, "min_labelled": 1,
+        "margin": 0.05,
+    }  # fmt: skip
+    return PredictionLogConfig(**{**values, **overrides})
+
+
+def answer(label: str) -> Prediction:
+    return Prediction(label, {"setosa": 1.0, "versicolor": 0.0, "virginica": 0.0})
+
+
+def test_close_writes_every_queued_record_and_describes_the_version(tmp_path, model) -> None:
+    log = PredictionLog(config(tmp_path), CollectorRegistry())
+    log.start()
+    log.record(model, "one", [ROW], [answer("setosa")], 0.0012, batch=False)
+    log.record(
+        model, "many", [ROW, ROW], [answer("setosa"), answer("virginica")], 0.002, batch=True
+    )
+    log.close()
+    records = list(read_log(tmp_path / "log"))
+    assert [r["request_id"] for r in records] == ["one", "many/0", "many/1"]
+    first = records[0]
+    assert first["features"] == dict(zip(model.metadata.feature_names, ROW, strict=True))
+    assert first["prediction"] == "setosa"
+    assert first["latency_ms"] == 1.2
+    assert (first["model_name"], first["model_version"]) == (model.name, model.version)
+    assert model_description_path(tmp_path / "log", model.name, model.version).is_file()
+
+
+def test_feature_values_can_be_left_out(tmp_path, model) -> None:
+    log = PredictionLog(config(tmp_path, keep_features=False), None)
+    log.start()
+    log.record(model, "one", [ROW], [answer("setosa")], 0.001, batch=False)
+    log.close()
+    (record,) = read_log(tmp_path / "log")
+    assert "features" not in record
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path, model) -> None:
+    log = PredictionLog(config(tmp_path, queue_size=2), None)  # not started: nothing drains
+    for i in range(5):
+        log.record(model, f"r{i}", [ROW], [answer("setosa")], 0.001, batch=False)
+    assert log.dropped_queue_full == 3
+
+
+def test_sampling_keeps_about_the_rate(tmp_path, model) -> None:
+    log = PredictionLog(config(tmp_path, sample_rate=0.25, queue_size=10_000), None)
+    for i in range(4000):
+        log.record(model, f"r{i}", [ROW], [answer("setosa")], 0.001, batch=False)
+    assert 800 < len(log._queue) < 1200
+
+
+def test_live_quality_next_to_training(tmp_path, model) -> None:
+    log = PredictionLog(config(tmp_path), CollectorRegistry())
+    log.start()
+    try:
+        log.record(model, "a", [ROW], [answer("setosa")], 0.001, batch=False)
+        log.record(model, "b", [ROW], [answer("setosa")], 0.001, batch=False)
+        outcome = log.feedback([FeedbackItem("a", "label", "setosa"),
+                                FeedbackItem("b", "label", "virginica")])  # fmt: skip
+        assert sorted(outcome.matched + outcome.unmatched) == ["a", "b"]  # writer may be first
+        log.close()  # drains: the predictions are indexed and joined
+        log.start()
+        (entry,) = log.live_quality(model)
+    finally:
+        log.close()
+    assert entry["labelled_total"] == 2
+    assert entry["live"] == {"accuracy": 0.5, "f1_macro": pytest.approx(1 / 3, abs=1e-6)}
+    assert entry["training"] == model.metadata.metrics["test"]
+    assert entry["status"] == "degraded"
