@@ -10,6 +10,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.polling import wait_for
 from tests.server_process import ServerPool, ServerProcess, ServerStartError, serve_env
 
 pytestmark = pytest.mark.integration
@@ -68,6 +69,8 @@ def test_a_server_that_never_answers_fails_with_its_log_tail(tmp_path: Path) -> 
             server.wait_ready("/health", timeout=0)
         assert "200 on /health not met" in str(failure.value)
         assert "server log tail" in str(failure.value)
+        # Only once it ignores SIGTERM does the grace period mean anything.
+        wait_for(lambda: "stubborn" in server.logs(), timeout=30, what="SIGTERM ignored")
         server.stop(grace=0.5)
     assert server.proc.returncode == -9  # SIGTERM ignored: killed after the grace period
 

@@ -172,14 +172,19 @@ class FeedbackEntry(BaseModel):
     """Ground truth for one logged prediction: ``label`` (classifiers) or ``value``
     (regressors), exactly one of them."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema states "exactly one of label / value" too, so clients (and the schema fuzz)
+    # see the rule the validator below enforces; neither field takes null.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["label"]}, {"required": ["value"]}]},
+    )
 
     request_id: str = Field(
         pattern=PREDICTION_ID_PATTERN,
         description="The prediction's request id (row i of a batch: <request id>/<i>).",
     )
-    label: StrictStr | StrictInt | None = Field(None, description="The true class label.")
-    value: float | None = Field(None, allow_inf_nan=False, description="The true value.")
+    label: StrictStr | StrictInt = Field(None, description="The true class label.")  # type: ignore[assignment]
+    value: float = Field(None, allow_inf_nan=False, description="The true value.")  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one_truth(self) -> FeedbackEntry:

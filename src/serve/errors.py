@@ -325,6 +325,9 @@ def validation_message(details: Sequence[Mapping[str, str]], total: int) -> str:
     return f"Invalid input: {parts}{more}."
 
 
+FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; unexpected exceptions are handled by the middleware."""
 
@@ -343,6 +346,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def http_exception_handler(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
+            # FastAPI's answer to an undecodable body on a route that declares one: the same
+            # 422 invalid_json as the data plane's own JSON check.
+            return render_serve_error(
+                InvalidJSONError("Request body is not valid JSON."), request_id_of(request)
+            )
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "HTTP error."
         if exc.status_code == 404:

@@ -47,6 +47,7 @@ OPERATIONS = [
     "POST /models/{name}/predict",
     "POST /models/{name}/predict/batch",
     "POST /admin/reload",
+    "POST /feedback",
     "GET /metrics",
     "GET /monitoring",
     "GET /monitoring/window",

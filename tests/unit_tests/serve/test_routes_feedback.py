@@ -58,6 +58,19 @@ def test_invalid_feedback_is_422_with_the_reason(logging_client, body, fragment)
     assert fragment in error["error"]["message"]
 
 
+def test_feedback_that_is_not_json_is_422_invalid_json(logging_client) -> None:
+    headers = {**AUTH, "Content-Type": "application/json"}
+    response = logging_client.post("/feedback", content=b"\xff{not json", headers=headers)
+    assert_error(response, 422, "invalid_json")
+
+
+def test_a_null_label_is_refused(logging_client) -> None:
+    response = logging_client.post(
+        "/feedback", json={"request_id": "a", "label": None, "value": 1.0}, headers=AUTH
+    )
+    assert_error(response, 422, "invalid_input")
+
+
 def test_more_items_than_max_batch_rows_is_413(logging_client) -> None:
     items = [{"request_id": f"r{i}", "label": "setosa"} for i in range(4)]
     response = logging_client.post("/feedback", json={"items": items}, headers=AUTH)
