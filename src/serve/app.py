@@ -46,6 +46,7 @@ from src.serve.middleware.time_limit import TimeLimitMiddleware
 from src.serve.model_store import ModelStore
 from src.serve.monitoring.config import MonitoringConfig
 from src.serve.monitoring.service import MonitoringService
+from src.serve.oip.lean import LeanInfer
 from src.serve.openapi import install_openapi
 from src.serve.ratelimit import RateLimiter
 from src.serve.routes import build_api_router
@@ -229,6 +230,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, state=state, endpoint_paths=plain_routes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.lean_predict = LeanPredict(dataplane)  # runs inside the same middleware stack
+    app.lean_infer = LeanInfer(dataplane, settings.max_batch_rows)  # OIP inference, likewise
     return app
 
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from src.serve.lean_predict import LEAN_PATHS, LeanPredict
+from src.serve.oip.lean import LeanInfer, infer_target
 
 
 class ServeApp(FastAPI):
@@ -25,12 +26,15 @@ class ServeApp(FastAPI):
 
     lean_predict: LeanPredict | None = None
     _lean_stack: ASGIApp | None = None
+    #: The Open Inference Protocol's inference paths, dispatched the same way (oip/lean.py).
+    lean_infer: LeanInfer | None = None
+    _lean_infer_stack: ASGIApp | None = None
 
-    def _build_lean_stack(self) -> ASGIApp | None:
+    def _build_lean_stack(self, lean: ASGIApp | None = None) -> ASGIApp | None:
         telemetry: Any = getattr(self, "_native_telemetry", None)
-        if self.lean_predict is None or (telemetry is not None and telemetry.enabled()):
+        app: ASGIApp | None = lean or self.lean_predict
+        if app is None or (telemetry is not None and telemetry.enabled()):
             return None  # FastAPI's OpenTelemetry must see every request: no shortcut
-        app: ASGIApp = self.lean_predict
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
         return app
@@ -47,6 +51,22 @@ class ServeApp(FastAPI):
             stack = self._lean_stack
             if stack is None:
                 stack = self._lean_stack = self._build_lean_stack() or super().__call__
+            scope["app"] = self
+            await stack(scope, receive, send)
+            return
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and self.lean_infer is not None
+            and infer_target(scope["path"]) is not None
+            and not scope.get("root_path")
+            and not self.root_path
+        ):
+            stack = self._lean_infer_stack
+            if stack is None:
+                stack = self._lean_infer_stack = (
+                    self._build_lean_stack(self.lean_infer) or super().__call__
+                )
             scope["app"] = self
             await stack(scope, receive, send)
             return

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from src.serve.app import create_app
+from src.serve.oip.lean import infer_target
 from tests.artifact_factory import BuiltArtifact
 from tests.unit_tests.serve.helpers import (
     API_KEY,
@@ -198,3 +199,55 @@ def test_openapi_lists_the_protocol(client: AppClient) -> None:
     } <= set(paths)
     body = paths["/v2/models/{model_name}/infer"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/octet-stream"} <= set(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/v2/models/iris/infer", ("/v2/models/{model_name}/infer", "iris", None)),
+        (
+            "/v2/models/iris/versions/7/infer",
+            ("/v2/models/{model_name}/versions/{model_version}/infer", "iris", "7"),
+        ),
+        ("/v2/models//infer", None),
+        ("/v2/models/iris/extra/infer", None),
+        ("/v2/models/iris/versions//infer", None),
+        ("/v2/models/iris", None),
+        ("/predict", None),
+    ],
+)
+def test_infer_target(path: str, expected: tuple[str, str, str | None] | None) -> None:
+    target = infer_target(path)
+    assert (target if target is None else (target[0].path, target[1], target[2])) == expected
+
+
+def test_lean_and_fastapi_infer_answer_alike(
+    clean_env: pytest.MonkeyPatch, artifacts: Path, iris: BuiltArtifact
+) -> None:
+    requests = [
+        (MATRIX | {"id": "same"}, {}),
+        ({"inputs": []}, {}),
+        (MATRIX, {"Authorization": "Bearer wrong"}),
+    ]
+    answers = {}
+    for adapter in ("lean", "fastapi"):
+        app = create_app(make_settings(artifacts))
+        if adapter == "fastapi":
+            app.lean_infer = None  # type: ignore[attr-defined]
+        with AppClient(app) as client:
+            answers[adapter] = [
+                (r.status_code, r.content, r.headers["content-type"])
+                for body, headers in requests
+                for r in [client.post(INFER, json=body, headers={**AUTH, **headers})]
+            ]
+            text = client.get("/metrics").text
+            assert (
+                metric_value(
+                    text,
+                    "serve_http_requests_total",
+                    {"route": "/v2/models/{model_name}/infer", "status": "400"},
+                )
+                == 1
+            ), adapter
+    assert answers["lean"] == answers["fastapi"]
+    assert [a[0] for a in answers["lean"]] == [200, 400, 403]
