@@ -9,7 +9,8 @@ Two input layouts (docs/serving.md, "Open Inference Protocol"):
   name that is not a feature's (all features numeric).
 
 Either way the values are checked by the model's own request schema
-(``ModelSchemas.parse_batch``): the very rules, bounds and messages of ``/predict/batch``.
+(``ModelSchemas.parse_record`` / ``parse_batch``): the very rules, bounds and messages of
+``/predict`` and ``/predict/batch``.
 Outputs: ``label`` (``[N]``) and, for classifiers with probabilities, ``probabilities``
 (``[N, n_classes]`` in the metadata's class order). The binary tensor data extension works in
 both directions (``Inference-Header-Content-Length``).
@@ -24,7 +25,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from src.serve.dataplane import check_json_content_type, header_value, parse_json_body
-from src.serve.errors import InvalidInputError, TooManyRowsError, UnsupportedMediaTypeError
+from src.serve.errors import (
+    InvalidInputError,
+    TooManyRowsError,
+    UnsupportedMediaTypeError,
+    validation_message,
+)
 from src.serve.oip.tensors import (
     BOOL,
     BYTES,
@@ -75,6 +81,15 @@ class InferResponse:
 
     body: bytes
     json_length: int | None
+
+
+@dataclass(frozen=True)
+class OutputFacts:
+    """What encoding needs of one model, worked out once per model (not per request)."""
+
+    names: tuple[str, ...]
+    label_datatype: str
+    class_keys: list[str]
 
 
 def label_datatype(model: LoadedModel) -> str:
@@ -162,6 +177,16 @@ class OipCodec:
 
     def __init__(self, max_batch_rows: int) -> None:
         self.max_batch_rows = max_batch_rows
+        self._facts: tuple[LoadedModel, OutputFacts] | None = None
+
+    def facts(self, model: LoadedModel) -> OutputFacts:
+        """The model's outputs, label datatype and class order (cached for the last model)."""
+        cached = self._facts
+        if cached is not None and cached[0] is model:
+            return cached[1]
+        facts = OutputFacts(output_names(model), label_datatype(model), class_keys(model))
+        self._facts = (model, facts)
+        return facts
 
     def check_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
         """The Content-Type and Content-Encoding checks (415)."""
@@ -195,7 +220,10 @@ class OipCodec:
         tensors = self._tensors(request.get("inputs"), binary)
         records = self._records(model, tensors)
         try:
-            rows, _ = model.schemas.parse_batch({"records": records}, self.max_batch_rows)
+            if len(records) == 1:  # the common case: /predict's cheaper one-record check
+                rows = [model.schemas.parse_record(records[0])[0]]
+            else:
+                rows, _ = model.schemas.parse_batch({"records": records}, self.max_batch_rows)
         except InvalidInputError as exc:
             raise _in_row_terms(exc) from None
         return InferRequest(rows, client_id, outputs)
@@ -203,7 +231,7 @@ class OipCodec:
     def _outputs(
         self, model: LoadedModel, requested: Any, binary_default: bool
     ) -> tuple[RequestedOutput, ...]:
-        available = output_names(model)
+        available = self.facts(model).names
         if requested is None:
             return tuple(RequestedOutput(name, binary_default) for name in available)
         if type(requested) is not list or not requested:
@@ -327,15 +355,16 @@ class OipCodec:
         outputs = []
         binaries = []
         rows = len(predictions)
+        facts = self.facts(model)
         for output in request.outputs:
             if output.name == LABEL_OUTPUT:
-                datatype = label_datatype(model)
+                datatype = facts.label_datatype
                 shape = [rows]
                 values: list[Any] = [p.prediction for p in predictions]
                 if datatype == BYTES:
                     values = [str(v) for v in values]
             else:
-                keys = class_keys(model)
+                keys = facts.class_keys
                 datatype = "FP64"
                 shape = [rows, len(keys)]
                 values = [p.probabilities[k] for p in predictions for k in keys]  # type: ignore[index]
@@ -387,9 +416,17 @@ def _matrix_records(model: LoadedModel, tensor: _Tensor) -> list[dict[str, Any]]
 
 
 def _in_row_terms(exc: InvalidInputError) -> InvalidInputError:
-    """The schema's error, with ``records[i]`` (the /predict/batch wording) said as ``row i``."""
+    """The schema's error with every field said as ``row[i].<feature>`` (``records[i]`` in
+    /predict/batch's wording, the bare feature in /predict's)."""
+    if not exc.details:
+        return exc
     details = [
-        {**detail, "field": detail["field"].replace("records[", "row[", 1)}
-        for detail in exc.details or []
+        {
+            **detail,
+            "field": detail["field"].replace("records[", "row[", 1)
+            if detail["field"].startswith("records[")
+            else f"row[0].{detail['field']}",
+        }
+        for detail in exc.details
     ]
-    return InvalidInputError(exc.message.replace("records[", "row["), details=details)
+    return InvalidInputError(validation_message(details, len(details)), details=details)
