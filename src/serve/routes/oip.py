@@ -31,6 +31,24 @@ MODEL = "/models/{model_name}"
 VERSION = "/models/{model_name}/versions/{model_version}"
 
 
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its ``$defs`` written in place of each ``$ref`` (a
+    ``#/$defs/...`` reference would not resolve inside /openapi.json)."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
 def _errors(**statuses: str) -> dict[int | str, dict[str, Any]]:
     return {
         int(code[1:]): {"model": OipError, "description": text} for code, text in statuses.items()
@@ -46,7 +64,7 @@ INFER_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": InferenceRequest.model_json_schema()},
+            "application/json": {"schema": inline_refs(InferenceRequest.model_json_schema())},
             BINARY_MEDIA_TYPE: {
                 "schema": {
                     "type": "string",

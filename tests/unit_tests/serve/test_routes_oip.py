@@ -199,6 +199,9 @@ def test_openapi_lists_the_protocol(client: AppClient) -> None:
     } <= set(paths)
     body = paths["/v2/models/{model_name}/infer"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/octet-stream"} <= set(body)
+    assert "$ref" not in orjson.dumps(body["application/json"]).decode()  # all inline
+    tensor = body["application/json"]["schema"]["properties"]["inputs"]["items"]
+    assert {"name", "shape", "datatype", "data"} <= set(tensor["properties"])
 
 
 @pytest.mark.parametrize(
