@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from src.serve.dataplane import DataPlane
 from src.serve.deps import API_KEY, KEY_SCHEMES, DataPlaneDep, ServeStateDep
 from src.serve.oip.api_models import (
     InferenceRequest,
@@ -60,6 +61,16 @@ NOT_READY = _errors(
     _503="The model is not loaded (the reason is in 'error').",
 )
 KEYED = _errors(_401="No API key.", _403="Wrong API key.", _429="Over RATE_LIMIT_PER_MINUTE.")
+INFER_ERRORS = {
+    **KEYED,
+    **NOT_READY,
+    **_errors(
+        _400="Invalid request or input (the message names the tensor and row).",
+        _413="Body over MAX_BODY_BYTES or rows over MAX_BATCH_ROWS.",
+        _415="Body neither JSON nor binary-framed JSON.",
+        _504="No answer within REQUEST_TIMEOUT_SECONDS.",
+    ),
+}
 INFER_BODY = {
     "requestBody": {
         "required": True,
@@ -78,7 +89,12 @@ INFER_BODY = {
 }
 
 
-@router.get("/health/live", summary="Server live", responses={200: {"description": "Live."}})
+@router.get(
+    "/health/live",
+    summary="Server live",
+    response_class=Response,
+    responses={200: {"description": "Live (empty body)."}},
+)
 async def server_live() -> Response:
     """200 (empty body) while the process runs."""
     return Response(status_code=200)
@@ -87,7 +103,8 @@ async def server_live() -> Response:
 @router.get(
     "/health/ready",
     summary="Server ready",
-    responses={200: {"description": "Ready."}, **NOT_READY},
+    response_class=Response,
+    responses={200: {"description": "Ready (empty body)."}, **NOT_READY},
 )
 async def server_ready(request: Request, dataplane: DataPlaneDep) -> Response:
     """200 (empty body) when the served model is ready, else 503 with the reason."""
@@ -101,18 +118,30 @@ async def server_metadata_route(state: ServeStateDep) -> Response:
     return json_response(server_metadata(state.api_version))
 
 
-@router.get(
-    MODEL + "/ready", summary="Model ready", responses={200: {"description": "Ready."}, **NOT_READY}
-)
+READY_DOCS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Ready (empty body)."},
+    **NOT_READY,
+}
+METADATA_DOCS: dict[int | str, dict[str, Any]] = {**KEYED, **NOT_READY}
+
+
+@router.get(MODEL + "/ready", summary="Model ready", response_class=Response, responses=READY_DOCS)
+async def model_ready(request: Request, dataplane: DataPlaneDep, model_name: str) -> Response:
+    """200 (empty body) when the model is served and ready."""
+    dataplane.ready_model_version(request.scope, model_name, None)
+    return Response(status_code=200)
+
+
 @router.get(
     VERSION + "/ready",
     summary="Model version ready",
-    responses={200: {"description": "Ready."}, **NOT_READY},
+    response_class=Response,
+    responses=READY_DOCS,
 )
-async def model_ready(
-    request: Request, dataplane: DataPlaneDep, model_name: str, model_version: str | None = None
+async def model_version_ready(
+    request: Request, dataplane: DataPlaneDep, model_name: str, model_version: str
 ) -> Response:
-    """200 (empty body) when the model (and version, if given) is served and ready."""
+    """200 (empty body) when this version of the model is the one served, and ready."""
     dataplane.ready_model_version(request.scope, model_name, model_version)
     return Response(status_code=200)
 
@@ -122,20 +151,29 @@ async def model_ready(
     response_model=ModelMetadata,
     summary="Model metadata",
     dependencies=API_KEY,
-    responses={**KEYED, **NOT_READY},
+    responses=METADATA_DOCS,
 )
+async def model_metadata_route(
+    request: Request, dataplane: DataPlaneDep, model_name: str
+) -> Response:
+    """Inputs (one per feature, in feature order), outputs, platform (the backend), task and
+    class order."""
+    return json_response(
+        model_metadata(dataplane.ready_model_version(request.scope, model_name, None))
+    )
+
+
 @router.get(
     VERSION,
     response_model=ModelMetadata,
     summary="Model version metadata",
     dependencies=API_KEY,
-    responses={**KEYED, **NOT_READY},
+    responses=METADATA_DOCS,
 )
-async def model_metadata_route(
-    request: Request, dataplane: DataPlaneDep, model_name: str, model_version: str | None = None
+async def model_version_metadata(
+    request: Request, dataplane: DataPlaneDep, model_name: str, model_version: str
 ) -> Response:
-    """Inputs (one per feature, in feature order), outputs, platform (the backend), task and
-    class order."""
+    """As ``GET /v2/models/{model_name}``, for the version being served (else 404)."""
     model = dataplane.ready_model_version(request.scope, model_name, model_version)
     return json_response(model_metadata(model))
 
@@ -146,29 +184,32 @@ async def model_metadata_route(
     summary="Inference",
     dependencies=KEY_SCHEMES,
     openapi_extra=INFER_BODY,
-    responses={
-        **KEYED,
-        **NOT_READY,
-        **_errors(
-            _400="Invalid request or input (the message names the tensor and row).",
-            _413="Body over MAX_BODY_BYTES or rows over MAX_BATCH_ROWS.",
-            _415="Body neither JSON nor binary-framed JSON.",
-        ),
-    },
+    responses=INFER_ERRORS,
 )
+async def infer(request: Request, dataplane: DataPlaneDep, model_name: str) -> Response:
+    """One inference request: JSON, or with the binary tensor data extension (see
+    docs/serving.md for the input layouts)."""
+    return await _infer(request, dataplane, model_name, None)
+
+
 @router.post(
     VERSION + "/infer",
     response_model=InferenceResponse,
     summary="Inference on a version",
     dependencies=KEY_SCHEMES,
     openapi_extra=INFER_BODY,
-    responses={**KEYED, **NOT_READY},
+    responses=INFER_ERRORS,
 )
-async def infer(
-    request: Request, dataplane: DataPlaneDep, model_name: str, model_version: str | None = None
+async def infer_version(
+    request: Request, dataplane: DataPlaneDep, model_name: str, model_version: str
 ) -> Response:
-    """One inference request: JSON, or with the binary tensor data extension (see
-    docs/serving.md for the input layouts)."""
+    """As ``POST /v2/models/{model_name}/infer``, by the version being served (else 404)."""
+    return await _infer(request, dataplane, model_name, model_version)
+
+
+async def _infer(
+    request: Request, dataplane: DataPlane, model_name: str, model_version: str | None
+) -> Response:
     codec = OipCodec(request.app.state.serve.settings.max_batch_rows)
     answer = await dataplane.infer(request.scope, request.receive, codec, model_name, model_version)
     if answer.json_length is None:
