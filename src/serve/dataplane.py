@@ -13,6 +13,10 @@ documents) both call :meth:`DataPlane.predict` / :meth:`DataPlane.predict_batch`
 ``scope`` and ``receive``. Errors are :class:`~src.serve.errors.ServeError` exceptions,
 rendered by ``errors.py`` (through the request-context middleware or FastAPI's handlers).
 
+Other wire protocols call :meth:`DataPlane.infer` with a :class:`RequestCodec` (their header
+checks, decoding and encoding; ``oip/codec.py`` for the Open Inference Protocol): the same
+steps in the same order, with decode -> infer -> encode in place of the JSON schema and body.
+
 The hot path avoids FastAPI ``Request`` objects and per-request allocations it can skip:
 headers are read from the raw ASGI list, the body is parsed and the answer serialised with
 orjson.

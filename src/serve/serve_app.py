@@ -1,7 +1,10 @@
 """``ServeApp``: FastAPI, with the two prediction paths dispatched to the lean adapter.
 
 ``POST /predict`` and ``POST /predict/batch`` go to :attr:`ServeApp.lean_predict`
-(``lean_predict.py``) wrapped in the app's own user middleware stack (built the way Starlette
+(``lean_predict.py``), and the Open Inference Protocol's
+``POST /v2/models/{name}[/versions/{version}]/infer`` to :attr:`ServeApp.lean_infer`
+(``oip/lean.py``; looked at only for requests that are not those two), each wrapped in the
+app's own user middleware stack (built the way Starlette
 builds it), so request id, body limit, headers, access log, metrics, security headers and the
 time limit apply unchanged. Everything else - and these paths when the lean dispatch does not
 take them as-is (another method, a trailing slash, a mounted ``root_path``, FastAPI's native
