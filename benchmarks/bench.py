@@ -58,12 +58,19 @@ class Scenario:
     extra_env: dict[str, str] = field(default_factory=dict)
     prediction_log: bool = False  # PREDICTION_LOG_ENABLED (docs/feedback.md)
     group: str = ""  # --only group=<group> selects exactly the scenarios compared together
+    #: ``json`` (our own body), ``oip-json`` or ``oip-binary`` (an Open Inference Protocol
+    #: request: one [rows, 4] tensor, as JSON or with the binary tensor data extension)
+    body: str = "json"
 
     @property
     def label(self) -> str:
         if self.server != "service":
             return self.server
-        options = (", batching" if self.batching else "") + (", log" if self.prediction_log else "")
+        options = (
+            (", batching" if self.batching else "")
+            + (", log" if self.prediction_log else "")
+            + (f", {self.body}" if self.body != "json" else "")
+        )
         return f"service[{self.backend}{options}]"
 
     @property
@@ -263,19 +270,41 @@ def wait_ready(process: subprocess.Popen, base: str, ready_url: str | None, log:
     raise RuntimeError(f"server not ready after 60 s; see {log}")
 
 
+def oip_request(scenario: Scenario) -> tuple[bytes, int | None]:
+    """An OIP inference body of ``scenario.rows`` iris rows, and the JSON header's length
+    when tensor data follows it in binary (tritonclient's default)."""
+    rows = [list(IRIS_ROW.values())] * scenario.rows
+    tensor: dict[str, Any] = {"name": "input", "shape": [scenario.rows, 4]}
+    if scenario.body == "oip-json":
+        return json.dumps({"inputs": [{**tensor, "datatype": "FP64", "data": rows}]}).encode(), None
+    raw = np.asarray(rows, dtype="<f4").tobytes()
+    tensor |= {"datatype": "FP32", "parameters": {"binary_data_size": len(raw)}}
+    header = json.dumps({"inputs": [tensor], "parameters": {"binary_data_output": True}}).encode()
+    return header + raw, len(header)
+
+
 def request_body(scenario: Scenario) -> bytes:
+    if scenario.body.startswith("oip-"):
+        return oip_request(scenario)[0]
     if scenario.endpoint == "/predict/batch":
         return json.dumps({"records": [IRIS_ROW] * scenario.rows}).encode()
     return json.dumps(IRIS_ROW).encode()
 
 
-def run_wrk(url: str, body_file: Path, concurrency: int, seconds: float, auth: str) -> dict:
+def run_wrk(
+    url: str,
+    body_file: Path,
+    concurrency: int,
+    seconds: float,
+    auth: str,
+    extra_env: dict[str, str] | None = None,
+) -> dict:
     threads = max(1, min(2, concurrency))
     cmd = [
         *cpu_pin(1), "wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
         "--timeout", "10s", "-s", str(WRK_SCRIPT), url,
     ]  # fmt: skip
-    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_AUTH": auth}
+    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_AUTH": auth, **(extra_env or {})}
     out = subprocess.run(
         cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True
     ).stdout
@@ -284,14 +313,20 @@ def run_wrk(url: str, body_file: Path, concurrency: int, seconds: float, auth: s
 
 
 def measure(scenario: Scenario, root: Path, work: Path, seconds: float) -> Result:
-    body_file = work / f"body-{scenario.rows}.json"
+    body_file = work / f"body-{scenario.body}-{scenario.rows}.bin"
     body_file.write_bytes(request_body(scenario))
     auth = API_KEY if scenario.server == "service" else ""
+    wrk_env = {}
+    if scenario.body == "oip-binary":
+        wrk_env = {
+            "BENCH_CONTENT_TYPE": "application/octet-stream",
+            "BENCH_HEADER_LENGTH": str(oip_request(scenario)[1]),
+        }
     with running_server(scenario, root, work) as (base, process):
         url = base + scenario.endpoint
-        run_wrk(url, body_file, scenario.concurrency, max(1.0, seconds / 3), auth)  # warm-up
+        run_wrk(url, body_file, scenario.concurrency, max(1.0, seconds / 3), auth, wrk_env)
         cpu_before = cpu_seconds(process.pid)
-        stats = run_wrk(url, body_file, scenario.concurrency, seconds, auth)
+        stats = run_wrk(url, body_file, scenario.concurrency, seconds, auth, wrk_env)
         cpu_used = cpu_seconds(process.pid) - cpu_before
     duration = stats["duration_us"] / 1e6
     errors = sum(stats[k] for k in ("connect_errors", "read_errors", "write_errors"))
@@ -343,6 +378,12 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("iris", "service", backend, endpoint="/predict/batch", rows=rows)
         for backend in ("onnx", "sklearn")
         for rows in (1, 100, 1000)
+    ]
+    # The Open Inference Protocol next to /predict (same model, backend and concurrency).
+    runs += [
+        Scenario("iris", "service", backend, endpoint="/v2/models/iris/infer", body=body)
+        for backend in ("onnx", "sklearn")
+        for body in ("oip-json", "oip-binary")
     ]
     return runs
 
@@ -471,7 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="seconds per load run")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
     parser.add_argument(
-        "--only", default="", help="run only scenarios whose model/label/endpoint contain this"
+        "--only",
+        default="",
+        help="run only scenarios whose 'model label endpoint c=N' contains this (or, "
+        "comma-separated, any of these)",
     )
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
@@ -485,7 +529,8 @@ def main(argv: list[str] | None = None) -> int:
         build_artifacts(root)
         in_process = in_process_costs(root, args.quick)
         results = []
-        chosen = [s for s in scenarios(args.quick) if args.only in s.selector]
+        wanted = args.only.split(",")  # alternatives
+        chosen = [s for s in scenarios(args.quick) if any(w in s.selector for w in wanted)]
         for scenario in chosen:
             result = measure(scenario, root, work, seconds)
             results.append(result)

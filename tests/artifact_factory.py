@@ -350,3 +350,131 @@ def build_regressor_artifact(
     if set_latest:
         (root / model_name / "LATEST").write_text(model_version + "\n")
     return BuiltArtifact(root, model_name, model_version, directory, metadata)
+
+
+HOUSE_FEATURES = [
+    {"name": "area_sqm", "type": "number", "categories": None, "allow_unknown": False},
+    {"name": "rooms", "type": "integer", "categories": None, "allow_unknown": False},
+    {
+        "name": "district",
+        "type": "category",
+        "categories": ["north", "south", "east"],
+        "allow_unknown": False,
+    },
+]
+
+
+def house_frame(rows: int = 120) -> tuple[pd.DataFrame, pd.Series]:
+    """A small synthetic house-price table: a number, an integer and a categorical feature."""
+    rng = np.random.default_rng(7)
+    area = rng.uniform(30, 200, rows).round(1)
+    rooms = rng.integers(1, 7, rows)
+    district = rng.choice(["north", "south", "east"], rows)
+    bonus = pd.Series(district).map({"north": 40.0, "south": 0.0, "east": 15.0}).to_numpy()
+    price = 2.5 * area + 10.0 * rooms + bonus + rng.normal(0, 5, rows)
+    frame = pd.DataFrame({"area_sqm": area, "rooms": rooms, "district": district})
+    return frame, pd.Series(price, name="price_k")
+
+
+def build_house_artifact(
+    root: Path,
+    *,
+    model_name: str = "house_prices",
+    model_version: str | None = None,
+    signing_key: tuple[str, bytes] | None = None,
+) -> BuiltArtifact:
+    """Fit a tiny house-price regressor (one-hot district + ridge) and publish it under
+    ``root`` per docs/artifact.md, LATEST pointing at it; ``signing_key`` as for iris."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import OneHotEncoder
+
+    model_version = model_version or new_version()
+    features, target = house_frame()
+    pipeline = Pipeline(
+        [
+            (
+                "prepare",
+                ColumnTransformer(
+                    [
+                        ("district", OneHotEncoder(handle_unknown="ignore"), ["district"]),
+                        ("numbers", StandardScaler(), ["area_sqm", "rooms"]),
+                    ]
+                ),
+            ),
+            ("model", Ridge(alpha=1.0)),
+        ]
+    )
+    pipeline.fit(features, target)
+    directory = root / model_name / model_version
+    directory.mkdir(parents=True, exist_ok=False)
+    model_path = directory / "model.joblib"
+    joblib.dump(pipeline, model_path)
+    r2 = float(pipeline.score(features, target))
+    metadata: dict[str, Any] = {
+        "schema_version": 1,
+        "model_name": model_name,
+        "model_version": model_version,
+        "trainer_class": "HousePriceRegressor",
+        "task": "regression",
+        "features": HOUSE_FEATURES,
+        "target": {
+            "name": "price_k",
+            "classes": None,
+            "distribution": numeric_reference(target.to_numpy()),
+        },
+        "metrics": {
+            "selection_metric": "r2",
+            "best_candidate": "ridge",
+            "test": {"r2": r2},
+            "candidates": [
+                {
+                    "name": "ridge",
+                    "estimator": "sklearn.linear_model.Ridge",
+                    "params": {"alpha": 1.0},
+                    "cv_mean": r2,
+                    "cv_std": 0.0,
+                }
+            ],
+        },
+        "data": {
+            "source": "synthetic:house_prices",
+            "fingerprint": hashlib.sha256(
+                pd.util.hash_pandas_object(features).values.tobytes()
+            ).hexdigest(),
+            "n_rows": len(features),
+            "n_train": len(features),
+            "n_test": len(features),
+        },
+        "reference": {
+            "area_sqm": numeric_reference(features["area_sqm"].to_numpy()),
+            "rooms": numeric_reference(features["rooms"].to_numpy()),
+            "district": categorical_reference(features["district"].tolist()),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "joblib": joblib.__version__,
+        },
+        "run": {
+            "flow_name": "TestFactory",
+            "run_id": "0",
+            "pathspec": "TestFactory/0",
+            "git_commit": None,
+        },
+        "created_at": datetime.now(UTC).isoformat(),
+        "model_file": {
+            "path": "model.joblib",
+            "sha256": sha256_file(model_path),
+            "size_bytes": model_path.stat().st_size,
+        },
+        "onnx": {"path": None, "reason": "not exported by the test factory"},
+        "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
+    }
+    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    if signing_key:
+        sign_artifact(directory, *signing_key)
+    (root / model_name / "LATEST").write_text(model_version + "\n")
+    return BuiltArtifact(root, model_name, model_version, directory, metadata)

@@ -46,6 +46,7 @@ from src.serve.middleware.security_headers import SecurityHeadersMiddleware
 from src.serve.middleware.time_limit import TimeLimitMiddleware
 from src.serve.monitoring.config import MonitoringConfig
 from src.serve.monitoring.service import MonitoringService
+from src.serve.oip.lean import LeanInfer
 from src.serve.openapi import install_openapi
 from src.serve.predlog.service import PredictionLog, PredictionLogConfig
 from src.serve.ratelimit import RateLimiter
@@ -245,6 +246,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, state=state, endpoint_paths=plain_routes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.lean_predict = LeanPredict(dataplane)  # runs inside the same middleware stack
+    app.lean_infer = LeanInfer(dataplane, settings.max_batch_rows)  # OIP inference, likewise
     return app
 
 

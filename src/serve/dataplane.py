@@ -14,6 +14,10 @@ documents) both call :meth:`DataPlane.predict` / :meth:`DataPlane.predict_batch`
 ``scope`` and ``receive``. Errors are :class:`~src.serve.errors.ServeError` exceptions,
 rendered by ``errors.py`` (through the request-context middleware or FastAPI's handlers).
 
+Other wire protocols call :meth:`DataPlane.infer` with a :class:`RequestCodec` (their header
+checks, decoding and encoding; ``oip/codec.py`` for the Open Inference Protocol): the same
+steps in the same order, with decode -> infer -> encode in place of the JSON schema and body.
+
 The hot path avoids FastAPI ``Request`` objects and per-request allocations it can skip:
 headers are read from the raw ASGI list, the body is parsed and the answer serialised with
 orjson.
@@ -24,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 from starlette.requests import ClientDisconnect
@@ -45,6 +49,42 @@ if TYPE_CHECKING:
     from src.serve.state import ServeState
 
 MAX_SHOWN_MEDIA_TYPE = 64
+Decoded = TypeVar("Decoded", bound="DecodedRequest")
+Encoded = TypeVar("Encoded")
+
+
+class DecodedRequest(Protocol):
+    """What a protocol's decoder hands the data plane: validated rows in feature order."""
+
+    @property
+    def rows(self) -> Sequence[Any]:
+        """The rows to predict."""
+        ...
+
+
+class RequestCodec(Protocol[Decoded, Encoded]):
+    """A wire protocol's own steps around :meth:`DataPlane.infer`: header checks, decoding
+    the body into validated rows, encoding the predictions (e.g. ``oip/codec.py``)."""
+
+    def check_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Refuse a body the protocol cannot read (415), before it is read."""
+        ...
+
+    def decode(
+        self, model: LoadedModel, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Decoded:
+        """The body -> validated rows (4xx ``ServeError`` when they are not)."""
+        ...
+
+    def encode(
+        self,
+        model: LoadedModel,
+        request: Decoded,
+        predictions: Sequence[Prediction],
+        request_id: str,
+    ) -> Encoded:
+        """The predictions -> the protocol's answer."""
+        ...
 
 
 def header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -171,6 +211,19 @@ class DataPlane:
                 model, request_id, rows, results, time.perf_counter() - started, batch=batch
             )
 
+    def ready_model_version(
+        self, scope: Scope, model_name: str | None, model_version: str | None
+    ) -> LoadedModel:
+        """:meth:`ready_model`, and 404 when ``model_version`` is given and is not the version
+        being served."""
+        model = self.ready_model(scope, model_name)
+        if model_version is not None and model_version != model.version:
+            raise NotFoundError(
+                f"Model {model.name!r} has no version {model_version[:64]!r} here; it serves "
+                f"version {model.version}."
+            )
+        return model
+
     def _admit(self, scope: Scope, model_name: str | None) -> LoadedModel:
         """Key and rate limit, the model (503), then a JSON Content-Type (415)."""
         headers = scope["headers"]
@@ -227,3 +280,33 @@ class DataPlane:
                 "api_version": self._api_version,
             }
         )
+
+    async def infer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        codec: RequestCodec[Decoded, Encoded],
+        model_name: str | None = None,
+        model_version: str | None = None,
+    ) -> Encoded:
+        """Another protocol's inference request (decode -> infer -> encode), with the steps of
+        :meth:`predict_batch` in the same order: key and rate limit, the model (503; 404 for
+        an unknown name or version), the codec's header checks, the body, the codec's
+        decoding, inference, the finite-output check, the codec's encoding.
+
+        The row is announced like ``/predict``'s: most such requests carry one row, and a
+        larger one only tells the micro-batcher to expect company that does not come.
+        """
+        inference = self._inference
+        inference.row_arriving()
+        try:
+            headers = scope["headers"]
+            self._auth.check_headers(headers)
+            model = self.ready_model_version(scope, model_name, model_version)
+            codec.check_headers(headers)
+            request = codec.decode(model, headers, await read_body(receive))
+        finally:
+            inference.row_arrived()
+        results = await inference.infer(model, request.rows)
+        ensure_finite(results, batch=len(results) > 1)
+        return codec.encode(model, request, results, scope["state"]["request_id"])

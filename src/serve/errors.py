@@ -7,6 +7,11 @@ stable machine-readable ``code``. Responses always have the shape::
 
 Clients never see exception class names or tracebacks: unexpected exceptions become a generic
 500 (logged with the traceback server-side by the middleware).
+
+Under ``/v2`` (the Open Inference Protocol, ``src/serve/oip/``) the same errors are rendered the
+protocol's way, here and nowhere else: the body is ``{"error": "<message>"}``, and invalid
+input (422 on our own routes) answers 400, as the protocol asks; every other status is kept
+(401, 403, 404, 413, 415, 429, 503, 504). The ``X-Request-ID`` header still names the request.
 """
 
 from __future__ import annotations
@@ -238,6 +243,27 @@ _HTTP_CODES: dict[int, str] = {
 }
 
 
+#: Paths under this prefix speak the Open Inference Protocol (see the module docstring).
+OIP_PATH_PREFIX = "/v2"
+
+
+def speaks_oip(path: str | None) -> bool:
+    """True for the Open Inference Protocol's paths (``/v2`` and below)."""
+    return path is not None and (path == OIP_PATH_PREFIX or path.startswith(OIP_PATH_PREFIX + "/"))
+
+
+def oip_error_response(
+    status_code: int, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The protocol's error: ``{"error": message}``; invalid input (422) answers 400."""
+    return Response(
+        content=orjson.dumps({"error": message}),
+        status_code=400 if status_code == 422 else status_code,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )
+
+
 def request_id_of(request: Request) -> str | None:
     """The request id the request-context middleware assigned (``scope["state"]``)."""
     state = request.scope.get("state") or {}
@@ -265,8 +291,12 @@ def error_response(
     *,
     details: Sequence[Mapping[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
+    path: str | None = None,
 ) -> Response:
-    """Build the standard JSON error response."""
+    """Build the standard JSON error response (the protocol's one when ``path`` is under
+    ``/v2``)."""
+    if speaks_oip(path):
+        return oip_error_response(status_code, message, headers)
     return Response(
         content=error_body(code, message, request_id, details),
         status_code=status_code,
@@ -275,8 +305,10 @@ def error_response(
     )
 
 
-def render_serve_error(exc: ServeError, request_id: str | None) -> Response:
-    """The response for a :class:`ServeError`."""
+def render_serve_error(
+    exc: ServeError, request_id: str | None, path: str | None = None
+) -> Response:
+    """The response for a :class:`ServeError` raised while answering ``path``."""
     return error_response(
         exc.status_code,
         exc.code,
@@ -284,6 +316,7 @@ def render_serve_error(exc: ServeError, request_id: str | None) -> Response:
         request_id,
         details=exc.details,
         headers=exc.headers,
+        path=path,
     )
 
 
@@ -332,7 +365,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; unexpected exceptions are handled by the middleware."""
 
     async def serve_error_handler(request: Request, exc: ServeError) -> Response:
-        return render_serve_error(exc, request_id_of(request))
+        return render_serve_error(exc, request_id_of(request), request.scope.get("path"))
 
     async def validation_handler(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
@@ -343,6 +376,7 @@ def install_error_handlers(app: FastAPI) -> None:
             validation_message(details, len(errors)),
             request_id_of(request),
             details=details,
+            path=request.scope.get("path"),
         )
 
     async def http_exception_handler(request: Request, exc: StarletteHTTPException) -> Response:
@@ -357,7 +391,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             message = "Not found: no such endpoint (see /docs)."
         return error_response(
-            exc.status_code, code, message, request_id_of(request), headers=exc.headers
+            exc.status_code,
+            code,
+            message,
+            request_id_of(request),
+            headers=exc.headers,
+            path=request.scope.get("path"),
         )
 
     app.add_exception_handler(ServeError, serve_error_handler)  # type: ignore[arg-type]

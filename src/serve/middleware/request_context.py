@@ -142,7 +142,9 @@ class RequestContextMiddleware:
             except ServeError as exc:
                 if response_started:
                     raise
-                await render_serve_error(exc, request_id)(scope, receive, send_with_headers)
+                await render_serve_error(exc, request_id, scope["path"])(
+                    scope, receive, send_with_headers
+                )
             except Exception as exc:
                 logger.opt(exception=exc).error(
                     "unhandled error in {} {}",
@@ -152,7 +154,7 @@ class RequestContextMiddleware:
                 if response_started:
                     raise
                 response = error_response(
-                    500, "internal_error", "Internal server error.", request_id
+                    500, "internal_error", "Internal server error.", request_id, path=scope["path"]
                 )
                 await response(scope, receive, send_with_headers)
             finally:

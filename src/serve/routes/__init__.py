@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from src.serve.routes import admin, feedback, health, model, models, predict
+from src.serve.routes import admin, feedback, health, model, models, oip, predict
 from src.serve.routes import metrics as metrics_route
 from src.serve.routes import monitoring as monitoring_route
 from src.serve.settings import Settings
@@ -21,4 +21,5 @@ def build_api_router(settings: Settings) -> APIRouter:
     router.include_router(metrics_route.build_router(settings.metrics_auth))
     router.include_router(monitoring_route.router)
     router.include_router(feedback.router)
+    router.include_router(oip.router)
     return router

@@ -51,6 +51,15 @@ OPERATIONS = [
     "GET /metrics",
     "GET /monitoring",
     "GET /monitoring/window",
+    "GET /v2",
+    "GET /v2/health/live",
+    "GET /v2/health/ready",
+    "GET /v2/models/{model_name}",
+    "GET /v2/models/{model_name}/versions/{model_version}",
+    "GET /v2/models/{model_name}/ready",
+    "GET /v2/models/{model_name}/versions/{model_version}/ready",
+    "POST /v2/models/{model_name}/infer",
+    "POST /v2/models/{model_name}/versions/{model_version}/infer",
 ]
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 SETTINGS = hypothesis.settings(
@@ -106,11 +115,24 @@ def _credentials(case: Any) -> dict[str, str] | None:
     return ADMIN
 
 
+def _can_be_invalid(parameter: dict[str, Any]) -> bool:
+    """False for a path parameter that takes any string (every generated value is valid)."""
+    schema = parameter.get("schema", {})
+    return not (
+        parameter.get("in") == "path"
+        and schema.get("type") == "string"
+        and set(schema) <= {"type", "title"}
+    )
+
+
 def _has_inputs(operation: Any) -> bool:
-    """Parameters, a body, or a security scheme (a key that can be left out or garbled)."""
+    """Parameters that can be made invalid, a body, or a security scheme (a key that can be
+    left out or garbled)."""
     definition = operation.definition.raw
     return bool(
-        definition.get("parameters") or definition.get("requestBody") or definition.get("security")
+        any(map(_can_be_invalid, definition.get("parameters", [])))
+        or definition.get("requestBody")
+        or definition.get("security")
     )
 
 
