@@ -297,6 +297,7 @@ class DataPlane:
         The row is announced like ``/predict``'s: most such requests carry one row, and a
         larger one only tells the micro-batcher to expect company that does not come.
         """
+        started = time.perf_counter()
         inference = self._inference
         inference.row_arriving()
         try:
@@ -308,5 +309,8 @@ class DataPlane:
         finally:
             inference.row_arrived()
         results = await inference.infer(model, request.rows)
-        ensure_finite(results, batch=len(results) > 1)
-        return codec.encode(model, request, results, scope["state"]["request_id"])
+        batch = len(results) > 1
+        ensure_finite(results, batch=batch)
+        request_id = scope["state"]["request_id"]
+        self.log_predictions(model, request_id, request.rows, results, started, batch=batch)
+        return codec.encode(model, request, results, request_id)

@@ -112,3 +112,24 @@ def test_the_disk_bound_must_leave_room_for_every_worker(clean_env, tmp_path: Pa
         auth_disabled=True, workers=4, prediction_log_segment_bytes=1 << 20,
         prediction_log_max_bytes=4 << 20,
     )  # fmt: skip
+
+
+def test_open_inference_protocol_predictions_are_logged_too(logging_client) -> None:
+    """Every adapter's answers reach the log: an OIP infer is joined by its request id."""
+    body = {
+        "inputs": [
+            {"name": "input", "datatype": "FP64", "shape": [1, 4], "data": list(ROW.values())}
+        ]
+    }
+    headers = {**AUTH, "X-Request-ID": "oip-1"}
+    response = logging_client.post("/v2/models/iris_classifier/infer", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+    def logged() -> bool:
+        text = logging_client.get("/metrics").text
+        return metric_value(text, "serve_prediction_log_records_total") >= 1
+
+    wait_for(logged, 10, "the OIP prediction written to the log")
+    item = {"request_id": "oip-1", "label": "setosa"}
+    answer = logging_client.post("/feedback", json=item, headers=AUTH).json()
+    assert answer["matched"] == ["oip-1"]
