@@ -106,9 +106,18 @@ def _log_trust(settings: Settings) -> None:
             "no artifact signing keys configured: every model will be refused. Set "
             "ARTIFACT_SIGNING_KEYS (<key_id>:<secret>, comma-separated) or "
             "ARTIFACT_SIGNING_KEYS_FILE (the key training signs with, ARTIFACT_SIGNING_KEY), "
+            "run from the directory where training created secrets/artifact_signing_key.txt, "
             "or ALLOW_UNSIGNED=true for local work only"
         )
-    if key_ids:
+    local_key = settings.local_signing_key_path()
+    if local_key is not None:
+        logger.info(
+            "artifact signatures: no signing key configured, trusting the local key file {} "
+            "(key id {}); set ARTIFACT_SIGNING_LOCAL_FALLBACK=false in production",
+            local_key,
+            ", ".join(key_ids),
+        )
+    elif key_ids:
         logger.info("artifact signatures: verified with key id(s) {}", ", ".join(key_ids))
     if settings.rate_limit_per_minute > 0:
         logger.info(

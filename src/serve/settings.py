@@ -40,6 +40,7 @@ from src.artifact_contract.keys import (
     read_signing_keys,
 )
 from src.artifact_contract.layout import MODEL_NAME_PATTERN
+from src.artifact_contract.local_key import LOCAL_KEY_PATH, read_local_key
 from src.serve.errors import SettingsError
 from src.serve.signing import Keyring
 
@@ -230,6 +231,13 @@ class Settings(BaseSettings):
         description="File with one `<key_id>:<secret>` per line (blank lines and # comments "
         "ignored), e.g. a container secret. Its keys are added to ARTIFACT_SIGNING_KEYS.",
     )
+    artifact_signing_local_fallback: bool = Field(
+        True,
+        description="With no ARTIFACT_SIGNING_KEYS(_FILE): trust the local key training "
+        "creates, `secrets/artifact_signing_key.txt` under the working directory, if it exists "
+        "(logged once at start). Set false in production (compose and the Kubernetes manifests "
+        "do).",
+    )
     allow_unsigned: bool = Field(
         False,
         description="Load unsigned artifacts (and ones signed with an unknown key id) without "
@@ -256,6 +264,7 @@ class Settings(BaseSettings):
 
     _file_keys: list[SecretStr] = PrivateAttr(default_factory=list)
     _signing_keys: list[SigningKey] = PrivateAttr(default_factory=list)
+    _local_key_path: Path | None = PrivateAttr(default=None)
 
     @field_validator("api_keys", "admin_api_keys", "artifact_signing_keys", mode="before")
     @classmethod
@@ -312,6 +321,11 @@ class Settings(BaseSettings):
         if self.artifact_signing_keys_file is not None:
             path = self.artifact_signing_keys_file
             keys += _from_contract("ARTIFACT_SIGNING_KEYS_FILE", read_signing_keys, path)
+        if not keys and self.artifact_signing_local_fallback:
+            local = _from_contract("ARTIFACT_SIGNING_LOCAL_FALLBACK", read_local_key, LOCAL_KEY_PATH)
+            if local is not None:
+                keys = [local]
+                self._local_key_path = LOCAL_KEY_PATH
         try:
             Keyring(keys, allow_unsigned=self.allow_unsigned)  # same id twice, two secrets
         except ValueError as exc:
@@ -322,6 +336,10 @@ class Settings(BaseSettings):
     def signing_keys(self) -> list[SigningKey]:
         """(key id, secret) pairs from ``ARTIFACT_SIGNING_KEYS`` and its file, in order."""
         return list(self._signing_keys)
+
+    def local_signing_key_path(self) -> Path | None:
+        """The local key file the signing keys came from (no key configured), else None."""
+        return self._local_key_path
 
     def keyring(self) -> Keyring:
         """The signature-verification policy: the signing keys and ``ALLOW_UNSIGNED``."""
