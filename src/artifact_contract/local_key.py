@@ -66,8 +66,7 @@ def check_private(path: Path) -> None:
         raise KeyFileError(f"{path} is writable by other users; run: chmod 600 {path}")
     if mode & (stat.S_IRGRP | stat.S_IROTH) and path.parent.stat().st_mode & 0o077:
         raise KeyFileError(
-            f"{path} is readable by other users; run: chmod 600 {path} "
-            f"(or chmod 700 {path.parent})"
+            f"{path} is readable by other users; run: chmod 600 {path} (or chmod 700 {path.parent})"
         )
 
 

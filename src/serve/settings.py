@@ -322,7 +322,9 @@ class Settings(BaseSettings):
             path = self.artifact_signing_keys_file
             keys += _from_contract("ARTIFACT_SIGNING_KEYS_FILE", read_signing_keys, path)
         if not keys and self.artifact_signing_local_fallback:
-            local = _from_contract("ARTIFACT_SIGNING_LOCAL_FALLBACK", read_local_key, LOCAL_KEY_PATH)
+            local = _from_contract(
+                "ARTIFACT_SIGNING_LOCAL_FALLBACK", read_local_key, LOCAL_KEY_PATH
+            )
             if local is not None:
                 keys = [local]
                 self._local_key_path = LOCAL_KEY_PATH

@@ -89,7 +89,8 @@ def test_readme_train_then_serve_works_with_only_an_api_key(tmp_path: Path) -> N
     with ServerProcess(env, tmp_path / "serve.log", cwd=project) as server:
         server.wait_ready("/health")
         health = httpx.get(server.url + "/health", timeout=10).json()
-        assert health["status"] == "ready" and health["model_name"] == "iris_classifier"
+        assert health["status"] == "ready"
+        assert health["model_name"] == "iris_classifier"
         answer = httpx.post(
             server.url + "/predict",
             json=ROW,

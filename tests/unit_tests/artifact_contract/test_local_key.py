@@ -20,7 +20,7 @@ from src.artifact_contract.local_key import (
 
 
 def test_the_default_path_is_the_compose_secret_under_the_working_directory() -> None:
-    assert LOCAL_KEY_PATH == Path("secrets/artifact_signing_key.txt")
+    assert Path("secrets/artifact_signing_key.txt") == LOCAL_KEY_PATH
 
 
 def test_created_once_owner_only_under_any_umask(tmp_path: Path) -> None:
@@ -30,12 +30,15 @@ def test_created_once_owner_only_under_any_umask(tmp_path: Path) -> None:
         first = ensure_local_key(path)
     finally:
         os.umask(old)
-    assert first.created and first.path == path
+    assert first.created
+    assert first.path == path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert first.key.key_id.startswith("local-") and len(first.key.secret) >= 40
+    assert first.key.key_id.startswith("local-")
+    assert len(first.key.secret) >= 40
     again = ensure_local_key(path)
-    assert not again.created and again.key == first.key
+    assert not again.created
+    assert again.key == first.key
     assert read_local_key(path) == first.key
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
 

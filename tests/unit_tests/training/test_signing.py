@@ -116,7 +116,8 @@ def test_unsigned_artifact_has_signing_null(make_config, tmp_path):
 def test_without_a_key_the_local_key_signs_and_is_named_not_shown(tmp_path: Path) -> None:
     path = tmp_path / "secrets" / "artifact_signing_key.txt"
     first = resolve_signing_key({}, local_path=path)
-    assert first.key is not None and first.key.key_id.startswith("local-")
+    assert first.key is not None
+    assert first.key.key_id.startswith("local-")
     assert f"created the local signing key {path}" in (first.message or "")
     assert first.key.secret.decode() not in (first.message or "")
     second = resolve_signing_key({}, local_path=path)
