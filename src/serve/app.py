@@ -34,6 +34,7 @@ from starlette.routing import Route
 from src.serve.auth import Authenticator
 from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.dataplane import DataPlane
+from src.serve.docs_pages import install_docs_pages
 from src.serve.errors import install_error_handlers
 from src.serve.hooks import HookRegistry
 from src.serve.inference import InferenceService
@@ -221,6 +222,8 @@ def create_app(
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the package itself, no CDN (docs_pages.py)
+        redoc_url=None,
     )
     dataplane = DataPlane(state)
     app.state.serve = state
@@ -228,6 +231,7 @@ def create_app(
     app.include_router(build_api_router(settings))
     install_error_handlers(app)
     install_openapi(app, store)
+    install_docs_pages(app)
     plain_routes = {
         route.endpoint: route.path
         for route in app.router.routes
