@@ -29,6 +29,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from loguru import logger
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from src.serve.auth import Authenticator
@@ -56,6 +57,11 @@ from src.serve.state import ServeState
 from src.serve.version import API_VERSION
 
 APP_IMPORT_STRING = "src.serve.app:create_app"
+# CORS (CORS_ALLOW_ORIGINS): what a browser app may send and read; keys travel in headers, so
+# no credentials (cookies) mode.
+CORS_METHODS = ["GET", "POST"]
+CORS_REQUEST_HEADERS = ["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"]
+CORS_EXPOSED_HEADERS = ["X-Request-ID", "X-Model-Version", "X-API-Version", "Retry-After"]
 UVICORN_LOG_LEVELS = {
     "TRACE": "trace",
     "DEBUG": "debug",
@@ -239,6 +245,14 @@ def create_app(
     }
     # add_middleware wraps what is already there: the last one added is the outermost.
     app.add_middleware(TimeLimitMiddleware, seconds=settings.request_timeout_seconds)
+    if settings.cors_allow_origins:  # inside the request context: preflights are logged too
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+        )
     app.add_middleware(RequestContextMiddleware, state=state, endpoint_paths=plain_routes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.lean_predict = LeanPredict(dataplane)  # runs inside the same middleware stack

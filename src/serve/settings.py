@@ -15,6 +15,7 @@ logged or echoed in error messages.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -50,6 +51,10 @@ SECRET_FIELDS = frozenset({"api_keys", "admin_api_keys", "artifact_signing_keys"
 A = TypeVar("A")
 T = TypeVar("T")
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+
+ORIGIN_RE = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$"
+)
 
 NO_KEYS_MESSAGE = (
     "no API keys configured. Set API_KEYS (comma-separated keys) or API_KEYS_FILE (a file "
@@ -262,6 +267,13 @@ class Settings(BaseSettings):
         "(body upload included; /admin/* exempt). 0 turns it off.",
     )
 
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins (`https://app.example.com`, comma-separated; `*` for any) "
+        "allowed to call the API from another origin (Starlette's CORSMiddleware). Empty: no "
+        "CORS headers, browsers keep the same-origin rule.",
+    )
+
     _file_keys: list[SecretStr] = PrivateAttr(default_factory=list)
     _signing_keys: list[SigningKey] = PrivateAttr(default_factory=list)
     _local_key_path: Path | None = PrivateAttr(default=None)
@@ -275,6 +287,21 @@ class Settings(BaseSettings):
     @classmethod
     def _validate_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
         return [_check_key(key) for key in value]
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        return _split_keys(value)
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _validate_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not ORIGIN_RE.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port] without a path, or *"
+                )
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
