@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from loguru import logger
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from src.serve.auth import Authenticator
 from src.serve.batching import BatchMetrics, MicroBatcher
@@ -243,6 +243,8 @@ def create_app(
         for route in app.router.routes
         if isinstance(route, Route) and not isinstance(route, APIRoute)
     }
+    # mounted apps (the docs assets) are labelled with their mount path
+    plain_routes.update({r.app: r.path for r in app.router.routes if isinstance(r, Mount)})
     # add_middleware wraps what is already there: the last one added is the outermost.
     app.add_middleware(TimeLimitMiddleware, seconds=settings.request_timeout_seconds)
     if settings.cors_allow_origins:  # inside the request context: preflights are logged too

@@ -140,3 +140,9 @@ def test_docs_assets_are_served_by_the_service_itself(
     assert r.headers["x-content-type-options"] == "nosniff"
     kind = "css" if asset.endswith(".css") else "javascript"
     assert kind in r.headers["content-type"]
+
+
+def test_docs_assets_are_counted_under_their_mount_path(client: AppClient) -> None:
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+    metrics = client.get("/metrics").text
+    assert 'route="/docs-assets"' in metrics
