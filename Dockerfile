@@ -53,7 +53,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     FASTAPI_PORT=8000 \
     ARTIFACTS_DIR=/app/artifacts \
     LOG_JSON=true \
-    ORT_DISABLE_TELEMETRY=1
+    ORT_DISABLE_TELEMETRY=1 \
+    ARTIFACT_SIGNING_LOCAL_FALLBACK=false
 
 WORKDIR /app
 COPY --from=serve-deps /opt/venv /opt/venv
@@ -102,10 +103,12 @@ RUN chmod -R a+rX,go-w /app /usr/local/bin/trainer-entrypoint \
 
 # Metaflow needs a user name, and its local datastore and cards somewhere writable (the code
 # in /app is root-owned): /tmp. Only artifacts/ (a mounted volume) is written under /app.
+# Containers sign (and the service verifies) with a mounted key only, never a local key file.
 ENV METAFLOW_USER=trainer \
     METAFLOW_DATASTORE_SYSROOT_LOCAL=/tmp/metaflow \
     METAFLOW_CARD_LOCALROOT=/tmp/metaflow/mf.cards \
-    HOME=/tmp
+    HOME=/tmp \
+    ARTIFACT_SIGNING_LOCAL_FALLBACK=false
 # Non-root by default (Kubernetes runs it as 10001). docker-compose.yaml starts it as root with
 # only SETUID/SETGID, and the entry point then switches to the owner of the mounted artifacts.
 USER 10001:10001

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -39,9 +40,14 @@ PIP_AUDIT_IGNORES: dict[str, str] = {}
 SYSTEM_TOOL_HINT = "install it with: apt-get install -y {pkg}  (Debian/Ubuntu)"
 
 # The local artifact signing key (git-ignored, like every file in secrets/ but *.example): the
-# train/demo sessions sign with it, the serve/demo sessions verify with it. Same file as the
-# compose secret, so a model trained on the host verifies in the container too.
-LOCAL_SIGNING_KEY = ROOT / "secrets" / "artifact_signing_key.txt"
+# train/demo sessions sign with it, the serve/demo sessions verify with it. Same file (and the
+# same create-once code, the stdlib-only contract package) as training and serving use when no
+# key is configured, and as the compose secret.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from src.artifact_contract.local_key import LOCAL_KEY_PATH, ensure_local_key  # noqa: E402
+
+LOCAL_SIGNING_KEY = ROOT / LOCAL_KEY_PATH
 TRAIN_SIGNING_VARS = ("ARTIFACT_SIGNING_KEY", "ARTIFACT_SIGNING_KEY_FILE")
 SERVE_SIGNING_VARS = ("ARTIFACT_SIGNING_KEYS", "ARTIFACT_SIGNING_KEYS_FILE")
 
@@ -67,13 +73,14 @@ def _require_tools() -> bool:
 
 def _ensure_local_signing_key(session: nox.Session, path: Path = LOCAL_SIGNING_KEY) -> Path:
     """Create the local signing key (random, owner-only) unless it exists; never print it."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key_id = "local-" + secrets.token_hex(4)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(f"{key_id}:{secrets.token_urlsafe(32)}\n")
-        session.log(f"Created a random artifact signing key ({key_id}) in {path} (git-ignored).")
+    try:
+        local = ensure_local_key(path)
+    except ValueError as exc:  # the contract's errors: not private, not one key line
+        session.error(str(exc))
+    if local.created:
+        session.log(
+            f"Created a random artifact signing key ({local.key.key_id}) in {path} (git-ignored)."
+        )
     return path
 
 

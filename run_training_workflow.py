@@ -34,7 +34,7 @@ from src.training.deployed_config import (  # noqa: E402
     take_config_option,
 )
 from src.training.errors import ConfigError  # noqa: E402
-from src.training.signing import load_signing_key  # noqa: E402
+from src.training.signing import resolve_signing_key  # noqa: E402
 
 CONFIG_ERROR_EXIT = 2
 
@@ -61,10 +61,12 @@ def preflight(argv: list[str]) -> int:
     path = config_argument(run_args) or DEFAULT_CONFIG_PATH
     try:
         load_config(path)
-        load_signing_key()
+        message = resolve_signing_key().message
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return CONFIG_ERROR_EXIT
+    if message:
+        print(message)
     return 0
 
 

@@ -478,3 +478,140 @@ def build_house_artifact(
         sign_artifact(directory, *signing_key)
     (root / model_name / "LATEST").write_text(model_version + "\n")
     return BuiltArtifact(root, model_name, model_version, directory, metadata)
+
+
+HOUSE_PRICES_CSV = Path(__file__).resolve().parent.parent / "data" / "house_prices.csv"
+HOUSE_TARGET = "SalePrice"
+HOUSE_CATEGORIES = ["MSZoning", "LotConfig", "BldgType", "Exterior1st"]
+#: the numeric column the house-prices test pipeline does NOT impute (scaled only)
+HOUSE_NOT_IMPUTED = "LotArea"
+
+
+def house_prices_frame() -> tuple[pd.DataFrame, pd.Series]:
+    """data/house_prices.csv as training cleans it: empty categories become "" (missing)."""
+    frame = pd.read_csv(HOUSE_PRICES_CSV)
+    target = frame.pop(HOUSE_TARGET).astype(float)
+    for name in HOUSE_CATEGORIES:
+        frame[name] = frame[name].fillna("").astype(str)
+    numeric = [c for c in frame.columns if c not in HOUSE_CATEGORIES]
+    frame[numeric] = frame[numeric].astype(float)
+    return frame, target
+
+
+def build_house_prices_artifact(
+    root: Path, *, signing_key: tuple[str, bytes] | None = None
+) -> BuiltArtifact:
+    """A regression pipeline on the real house_prices data, published per docs/artifact.md.
+
+    Like training's mixed-type pipeline (median imputation + scaling for numbers,
+    most-frequent imputation of "" + one-hot for categories) except that ``HOUSE_NOT_IMPUTED``
+    is only scaled: the metadata marks every other feature ``imputed``. Rows with a missing
+    ``HOUSE_NOT_IMPUTED`` are left out of the fit (its scaler cannot take NaN at predict time).
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame, target = house_prices_frame()
+    keep = frame[HOUSE_NOT_IMPUTED].notna()
+    frame, target = frame[keep].reset_index(drop=True), target[keep].reset_index(drop=True)
+    numeric = [c for c in frame.columns if c not in HOUSE_CATEGORIES]
+    imputed_numeric = [c for c in numeric if c != HOUSE_NOT_IMPUTED]
+    number_branch = Pipeline(
+        [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+    )
+    category_branch = Pipeline(
+        [
+            ("impute", SimpleImputer(missing_values="", strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", number_branch, imputed_numeric),
+            ("not_imputed", StandardScaler(), [HOUSE_NOT_IMPUTED]),
+            ("categorical", category_branch, HOUSE_CATEGORIES),
+        ],
+        sparse_threshold=0.0,
+    )
+    pipeline = Pipeline([("preprocess", preprocess), ("model", Ridge())])
+    pipeline.fit(frame, target)
+    feature_specs = [
+        {
+            "name": name,
+            "type": "category" if name in HOUSE_CATEGORIES else "number",
+            "categories": (sorted(set(frame[name]) - {""}) if name in HOUSE_CATEGORIES else None),
+            "allow_unknown": name in HOUSE_CATEGORIES,
+            "imputed": name != HOUSE_NOT_IMPUTED,
+        }
+        for name in frame.columns
+    ]
+    reference = {
+        spec["name"]: (
+            categorical_reference(frame[spec["name"]].replace("", None).tolist())
+            if spec["type"] == "category"
+            else numeric_reference(frame[spec["name"]].to_numpy())
+        )
+        for spec in feature_specs
+    }
+    version = new_version()
+    directory = root / "house_prices" / version
+    directory.mkdir(parents=True)
+    model_path = directory / "model.joblib"
+    joblib.dump(pipeline, model_path)
+    metadata: dict[str, Any] = {
+        "schema_version": 1,
+        "model_name": "house_prices",
+        "model_version": version,
+        "trainer_class": "CSVTrainer",
+        "task": "regression",
+        "features": feature_specs,
+        "target": {
+            "name": HOUSE_TARGET,
+            "classes": None,
+            "distribution": numeric_reference(target.to_numpy()),
+        },
+        "metrics": {
+            "selection_metric": "r2",
+            "best_candidate": "ridge",
+            "test": {"r2": float(pipeline.score(frame, target))},
+            "candidates": [
+                {"name": "ridge", "estimator": "Ridge", "params": {}, "cv_mean": 0.0, "cv_std": 0.0}
+            ],
+        },
+        "data": {
+            "source": str(HOUSE_PRICES_CSV.name),
+            "fingerprint": sha256_file(HOUSE_PRICES_CSV),
+            "n_rows": len(frame),
+            "n_train": len(frame),
+            "n_test": len(frame),
+        },
+        "reference": reference,
+        "versions": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "joblib": joblib.__version__,
+        },
+        "run": {
+            "flow_name": "TestFactory",
+            "run_id": "0",
+            "pathspec": "TestFactory/0",
+            "git_commit": None,
+        },
+        "created_at": datetime.now(UTC).isoformat(),
+        "model_file": {
+            "path": "model.joblib",
+            "sha256": sha256_file(model_path),
+            "size_bytes": model_path.stat().st_size,
+        },
+        "onnx": {"path": None, "reason": "not exported by the test factory"},
+        "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
+    }
+    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    if signing_key:
+        sign_artifact(directory, *signing_key)
+    (root / "house_prices" / "LATEST").write_text(version + "\n")
+    return BuiltArtifact(root, "house_prices", version, directory, metadata)

@@ -43,7 +43,7 @@ def free_port() -> int:
 
 def serve_env(home: Path, artifacts: Path, **overrides: str) -> dict[str, str]:
     """The service's environment: nothing inherited but PATH, an empty config file in ``home``,
-    JSON logs, a 10 s shutdown grace; ``overrides`` win."""
+    JSON logs, a 10 s shutdown grace, no local signing key; ``overrides`` win."""
     config = home / "serve.yaml"
     config.write_text("")
     return {
@@ -53,6 +53,8 @@ def serve_env(home: Path, artifacts: Path, **overrides: str) -> dict[str, str]:
         "ARTIFACTS_DIR": str(artifacts),
         "LOG_JSON": "true",
         "SHUTDOWN_GRACE_SECONDS": "10",
+        # hermetic: servers run from the repository, whose secrets/ may hold a local key
+        "ARTIFACT_SIGNING_LOCAL_FALLBACK": "false",
         **overrides,
     }
 

@@ -27,3 +27,8 @@ VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 def is_hidden(name: str) -> bool:
     """True for directory entries readers must ignore (temporary publishes and the like)."""
     return name.startswith(HIDDEN_PREFIX)
+
+
+#: How a missing categorical value reaches a saved pipeline (its imputer replaces it): ONNX
+#: string inputs cannot carry NaN, hence an empty string. Missing numbers are NaN.
+MISSING_CATEGORY = ""

@@ -29,11 +29,13 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from loguru import logger
-from starlette.routing import Route
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount, Route
 
 from src.serve.auth import Authenticator
 from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.dataplane import DataPlane
+from src.serve.docs_pages import install_docs_pages
 from src.serve.errors import install_error_handlers
 from src.serve.fleet import ModelFleet
 from src.serve.hooks import HookRegistry, OnlyModel
@@ -59,6 +61,11 @@ from src.serve.version import API_VERSION
 
 APP_IMPORT_STRING = "src.serve.app:create_app"
 WORKER_HEALTHCHECK_SECONDS = 30
+# CORS (CORS_ALLOW_ORIGINS): what a browser app may send and read; keys travel in headers, so
+# no credentials (cookies) mode.
+CORS_METHODS = ["GET", "POST"]
+CORS_REQUEST_HEADERS = ["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"]
+CORS_EXPOSED_HEADERS = ["X-Request-ID", "X-Model-Version", "X-API-Version", "Retry-After"]
 UVICORN_LOG_LEVELS = {
     "TRACE": "trace",
     "DEBUG": "debug",
@@ -111,9 +118,18 @@ def _log_trust(settings: Settings) -> None:
             "no artifact signing keys configured: every model will be refused. Set "
             "ARTIFACT_SIGNING_KEYS (<key_id>:<secret>, comma-separated) or "
             "ARTIFACT_SIGNING_KEYS_FILE (the key training signs with, ARTIFACT_SIGNING_KEY), "
+            "run from the directory where training created secrets/artifact_signing_key.txt, "
             "or ALLOW_UNSIGNED=true for local work only"
         )
-    if key_ids:
+    local_key = settings.local_signing_key_path()
+    if local_key is not None:
+        logger.info(
+            "artifact signatures: no signing key configured, trusting the local key file {} "
+            "(key id {}); set ARTIFACT_SIGNING_LOCAL_FALLBACK=false in production",
+            local_key,
+            ", ".join(key_ids),
+        )
+    elif key_ids:
         logger.info("artifact signatures: verified with key id(s) {}", ", ".join(key_ids))
     if settings.rate_limit_per_minute > 0:
         logger.info(
@@ -229,6 +245,8 @@ def create_app(
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the package itself, no CDN (docs_pages.py)
+        redoc_url=None,
     )
     dataplane = DataPlane(state)
     app.state.serve = state
@@ -236,13 +254,24 @@ def create_app(
     app.include_router(build_api_router(settings))
     install_error_handlers(app)
     install_openapi(app, store)
+    install_docs_pages(app)
     plain_routes = {
         route.endpoint: route.path
         for route in app.router.routes
         if isinstance(route, Route) and not isinstance(route, APIRoute)
     }
+    # mounted apps (the docs assets) are labelled with their mount path
+    plain_routes.update({r.app: r.path for r in app.router.routes if isinstance(r, Mount)})
     # add_middleware wraps what is already there: the last one added is the outermost.
     app.add_middleware(TimeLimitMiddleware, seconds=settings.request_timeout_seconds)
+    if settings.cors_allow_origins:  # inside the request context: preflights are logged too
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+        )
     app.add_middleware(RequestContextMiddleware, state=state, endpoint_paths=plain_routes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.lean_predict = LeanPredict(dataplane)  # runs inside the same middleware stack

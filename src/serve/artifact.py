@@ -58,6 +58,8 @@ class FeatureSpec(BaseModel):
     type: Literal["number", "integer", "category"]
     categories: list[str | int | float] | None = None
     allow_unknown: bool = False
+    #: the saved pipeline imputes a missing value (older artifacts: none does)
+    imputed: bool = False
 
 
 class TargetSpec(BaseModel):

@@ -163,6 +163,16 @@ def ensure_finite(predictions: Sequence[Prediction], *, batch: bool) -> None:
     raise UnscorableInputError(details=details)
 
 
+def adopt_request_id(scope: Scope, client_id: str | None) -> str:
+    """The request's id: a valid ``request_id`` from the body (already checked by the schema,
+    same rule as the header) replaces the middleware's, so ``X-Request-ID``, error bodies and
+    the access log name it too."""
+    state = scope["state"]
+    if client_id is not None:
+        state["request_id"] = client_id
+    return str(state["request_id"])
+
+
 class DataPlane:
     """Answers inference requests for the models this process serves (see the module
     docstring). ``model_name`` selects a model (``fleet.py``); ``None`` means the default one."""
@@ -242,6 +252,7 @@ class DataPlane:
             row, client_id = model.schemas.parse_record(parse_json_body(await read_body(receive)))
         finally:
             inference.row_arrived()
+        request_id = adopt_request_id(scope, client_id)
         (result,) = await inference.infer(model, [row])
         ensure_finite((result,), batch=False)
         request_id = client_id or scope["state"]["request_id"]
@@ -265,6 +276,7 @@ class DataPlane:
         model = self._admit(scope, model_name)
         body = parse_json_body(await read_body(receive))
         rows, client_id = model.schemas.parse_batch(body, self._max_batch_rows)
+        request_id = adopt_request_id(scope, client_id)
         results = await self._inference.infer(model, rows)
         ensure_finite(results, batch=True)
         request_id = client_id or scope["state"]["request_id"]

@@ -4,6 +4,11 @@
 metadata: one field per feature with its real name and type, ``extra="forbid"``, and an
 example (the training medians, :func:`reference_row`). They are built once per model load,
 never per request. The static API models live in ``api_models.py``.
+
+A feature whose saved pipeline imputes missing values (``imputed`` in the metadata) may be
+null or absent; the row then carries the pipeline's missing marker (NaN for numbers, the
+contract's ``MISSING_CATEGORY`` for categories), so every backend and the monitor see the same
+thing. Any other feature refuses null/absent with 422 naming it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
+from src.artifact_contract.layout import MISSING_CATEGORY
 from src.serve.api_models import REQUEST_ID_RE, RequestId
 from src.serve.artifact import ArtifactMetadata, FeatureSpec
 from src.serve.backends.base import Label, Row
@@ -111,6 +117,28 @@ def _feature_type(feature: FeatureSpec) -> Any:
     return Annotated[str, Field(strict=True, max_length=MAX_CATEGORY_CHARS)]
 
 
+def missing_marker(feature: FeatureSpec) -> float | str:
+    """What a missing value of ``feature`` becomes in a row: NaN, or the missing category."""
+    return MISSING_CATEGORY if feature.type == "category" else math.nan
+
+
+def _with_missing_markers(
+    getter: Callable[[BaseModel], Row], markers: tuple[float | str | None, ...]
+) -> Callable[[BaseModel], Row]:
+    """``getter`` with each None of an imputed feature replaced by its marker."""
+
+    def row(obj: BaseModel) -> Row:
+        values = getter(obj)
+        if None not in values:
+            return values
+        return tuple(
+            marker if value is None and marker is not None else value
+            for value, marker in zip(values, markers, strict=True)
+        )
+
+    return row
+
+
 def _label_type(classes: list[Any] | None) -> Any:
     if classes and all(isinstance(c, str | int | bool) for c in classes):
         return Literal[tuple(classes)]
@@ -130,6 +158,8 @@ class ModelSchemas:
     #: Feature names when every feature is a plain number: batches are then checked in bulk
     #: (:meth:`_parse_numeric_batch`), with the pydantic model as the fallback for errors.
     numeric_names: tuple[str, ...] | None = None
+    #: With ``numeric_names``: True for each feature that may be null (its pipeline imputes it).
+    nullable: tuple[bool, ...] = ()
 
     def parse_record(self, body: Any) -> tuple[Row, str | None]:
         """Validate one /predict body -> (row in feature order, client request id)."""
@@ -190,15 +220,23 @@ class ModelSchemas:
         except KeyError:
             return None
         kinds = set(map(type, chain.from_iterable(rows)))
-        if not kinds <= {float, int}:
+        nulls = type(None) in kinds
+        if not kinds <= {float, int, type(None)} or (nulls and not any(self.nullable)):
             return None
-        try:
+        try:  # None -> NaN
             values = np.array(rows, dtype=np.float64)
         except (OverflowError, ValueError, TypeError):
             return None
-        if not (np.isfinite(values).all() and np.abs(values).max() <= MAX_ABS_NUMBER):
+        finite = np.isfinite(values)
+        if nulls:  # a null is NaN here: fine in an imputed column (a JSON number is never NaN)
+            missing = np.isnan(values)
+            finite |= missing & np.asarray(self.nullable)
+            magnitude = np.abs(np.where(missing, 0.0, values))
+        else:
+            magnitude = np.abs(values)
+        if not (finite.all() and magnitude.max() <= MAX_ABS_NUMBER):
             return None
-        if int in kinds:  # pydantic answers floats: 5 -> 5.0
+        if int in kinds or nulls:  # pydantic answers floats: 5 -> 5.0; nulls become NaN
             rows = list(map(tuple, values.tolist()))
         return rows, request_id
 
@@ -228,10 +266,18 @@ def build_model_schemas(
         # Internal identifiers keep any feature name (spaces, keywords...) usable as an alias.
         key = f"f{i}"
         internal.append(key)
-        fields[key] = (
-            _feature_type(feature),
-            Field(alias=feature.name, description=_describe(metadata, feature)),
-        )
+        description = _describe(metadata, feature)
+        if feature.imputed:
+            description += " May be null or absent: the model imputes it."
+            fields[key] = (
+                _feature_type(feature) | None,
+                Field(None, alias=feature.name, description=description),
+            )
+        else:
+            fields[key] = (
+                _feature_type(feature),
+                Field(alias=feature.name, description=description),
+            )
     record = create_model(
         "PredictionRecord",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
@@ -284,6 +330,10 @@ def build_model_schemas(
     row_getter: Callable[[BaseModel], Row] = (
         getter if len(internal) > 1 else (lambda obj: (getter(obj),))
     )
+    if any(f.imputed for f in metadata.features):
+        markers = tuple(missing_marker(f) if f.imputed else None for f in metadata.features)
+        row_getter = _with_missing_markers(row_getter, markers)
+    all_numbers = all(f.type == "number" for f in metadata.features)
     return ModelSchemas(
         request=request,
         batch_request=batch_request,
@@ -291,7 +341,6 @@ def build_model_schemas(
         batch_response=batch_response,
         example=example,
         getter=row_getter,
-        numeric_names=(
-            metadata.feature_names if all(f.type == "number" for f in metadata.features) else None
-        ),
+        numeric_names=tuple(metadata.feature_names) if all_numbers else None,
+        nullable=tuple(f.imputed for f in metadata.features) if all_numbers else (),
     )

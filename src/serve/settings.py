@@ -15,6 +15,7 @@ logged or echoed in error messages.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -40,6 +41,7 @@ from src.artifact_contract.keys import (
     read_signing_keys,
 )
 from src.artifact_contract.layout import MODEL_NAME_PATTERN
+from src.artifact_contract.local_key import LOCAL_KEY_PATH, read_local_key
 from src.serve.errors import SettingsError
 from src.serve.model_specs import ModelSpec, parse_model_names
 from src.serve.signing import Keyring
@@ -50,6 +52,10 @@ SECRET_FIELDS = frozenset({"api_keys", "admin_api_keys", "artifact_signing_keys"
 A = TypeVar("A")
 T = TypeVar("T")
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+
+ORIGIN_RE = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$"
+)
 
 NO_KEYS_MESSAGE = (
     "no API keys configured. Set API_KEYS (comma-separated keys) or API_KEYS_FILE (a file "
@@ -302,6 +308,13 @@ class Settings(BaseSettings):
         description="File with one `<key_id>:<secret>` per line (blank lines and # comments "
         "ignored), e.g. a container secret. Its keys are added to ARTIFACT_SIGNING_KEYS.",
     )
+    artifact_signing_local_fallback: bool = Field(
+        True,
+        description="With no ARTIFACT_SIGNING_KEYS(_FILE): trust the local key training "
+        "creates, `secrets/artifact_signing_key.txt` under the working directory, if it exists "
+        "(logged once at start). Set false in production (compose and the Kubernetes manifests "
+        "do).",
+    )
     allow_unsigned: bool = Field(
         False,
         description="Load unsigned artifacts (and ones signed with an unknown key id) without "
@@ -326,8 +339,16 @@ class Settings(BaseSettings):
         "(body upload included; /admin/* exempt). 0 turns it off.",
     )
 
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins (`https://app.example.com`, comma-separated; `*` for any) "
+        "allowed to call the API from another origin (Starlette's CORSMiddleware). Empty: no "
+        "CORS headers, browsers keep the same-origin rule.",
+    )
+
     _file_keys: list[SecretStr] = PrivateAttr(default_factory=list)
     _signing_keys: list[SigningKey] = PrivateAttr(default_factory=list)
+    _local_key_path: Path | None = PrivateAttr(default=None)
 
     @field_validator("model_names", mode="before")
     @classmethod
@@ -367,6 +388,21 @@ class Settings(BaseSettings):
     @classmethod
     def _validate_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
         return [_check_key(key) for key in value]
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        return _split_keys(value)
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _validate_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not ORIGIN_RE.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port] without a path, or *"
+                )
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -424,6 +460,13 @@ class Settings(BaseSettings):
         if self.artifact_signing_keys_file is not None:
             path = self.artifact_signing_keys_file
             keys += _from_contract("ARTIFACT_SIGNING_KEYS_FILE", read_signing_keys, path)
+        if not keys and self.artifact_signing_local_fallback:
+            local = _from_contract(
+                "ARTIFACT_SIGNING_LOCAL_FALLBACK", read_local_key, LOCAL_KEY_PATH
+            )
+            if local is not None:
+                keys = [local]
+                self._local_key_path = LOCAL_KEY_PATH
         try:
             Keyring(keys, allow_unsigned=self.allow_unsigned)  # same id twice, two secrets
         except ValueError as exc:
@@ -434,6 +477,10 @@ class Settings(BaseSettings):
     def signing_keys(self) -> list[SigningKey]:
         """(key id, secret) pairs from ``ARTIFACT_SIGNING_KEYS`` and its file, in order."""
         return list(self._signing_keys)
+
+    def local_signing_key_path(self) -> Path | None:
+        """The local key file the signing keys came from (no key configured), else None."""
+        return self._local_key_path
 
     def keyring(self) -> Keyring:
         """The signature-verification policy: the signing keys and ``ALLOW_UNSIGNED``."""

@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from src.artifact_contract.layout import MISSING_CATEGORY
+
 if TYPE_CHECKING:  # scikit-learn is imported lazily: light workflow steps never load it
     from sklearn.base import TransformerMixin
     from sklearn.pipeline import Pipeline
 
 FeatureType = Literal["number", "integer", "category"]
 
-#: How a missing categorical value is represented in the cleaned training table. The pipeline
-#: imputes it (most frequent category); ONNX string inputs cannot carry NaN, hence a string.
-MISSING_CATEGORY = ""
+# A missing categorical value is the contract's MISSING_CATEGORY ("") in the cleaned training
+# table, and serving feeds the same marker for a null category; the pipeline imputes it.
 
 
 @dataclass(frozen=True)
@@ -98,3 +99,51 @@ def build_preprocessor(spec: FeatureSpec) -> TransformerMixin:
         parts.append(("numeric", numeric_preprocessor(), spec.numeric))
     parts.append(("categorical", categorical_preprocessor(), spec.categorical))
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)
+
+
+def _is_imputer(step: object, missing: object) -> bool:
+    """True for a fitted scikit-learn imputer that replaces ``missing`` (NaN or a string)."""
+    from sklearn.impute import KNNImputer, SimpleImputer
+
+    if not isinstance(step, (SimpleImputer, KNNImputer)):
+        return False
+    marker = step.missing_values
+    if isinstance(missing, float):  # NaN equals nothing, so compare "is it NaN" instead
+        return isinstance(marker, float) and marker != marker
+    return marker == missing
+
+
+def _imputes_first(transformer: object, missing: object) -> bool:
+    """True when ``transformer`` (or the first step of a Pipeline) imputes ``missing``."""
+    from sklearn.pipeline import Pipeline
+
+    while isinstance(transformer, Pipeline):
+        transformer = transformer.steps[0][1]
+    return _is_imputer(transformer, missing)
+
+
+def imputed_features(model: object, spec: FeatureSpec) -> list[str]:
+    """Names of the features whose missing value the fitted ``model`` pipeline imputes.
+
+    Read from the fitted pipeline itself: a feature counts when the first transformer its
+    column meets is an imputer for its missing marker (NaN for numbers, `MISSING_CATEGORY`
+    for categories), either the pipeline's first step or its ColumnTransformer's branch.
+    Anything else (no imputer, a model that is not a Pipeline) imputes nothing.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(model, Pipeline):
+        return []
+
+    def missing_marker(name: str) -> object:
+        return MISSING_CATEGORY if name in spec.categorical else float("nan")
+
+    first = model.steps[0][1]
+    if isinstance(first, ColumnTransformer):
+        imputed: set[str] = set()
+        for _, transformer, columns in first.transformers_:
+            names = [spec.names[c] if isinstance(c, int) else str(c) for c in columns]
+            imputed.update(n for n in names if _imputes_first(transformer, missing_marker(n)))
+        return [name for name in spec.names if name in imputed]
+    return [name for name in spec.names if _imputes_first(model, missing_marker(name))]

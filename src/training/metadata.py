@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,8 +130,13 @@ def _read_head(git_dir: Path) -> str | None:
     return None
 
 
-def feature_entries(spec: FeatureSpec, X_train: pd.DataFrame) -> list[dict[str, Any]]:  # noqa: N803
-    """The ordered ``features`` list, with allowed categories seen in training."""
+def feature_entries(
+    spec: FeatureSpec,
+    X_train: pd.DataFrame,  # noqa: N803
+    imputed: Collection[str] = (),
+) -> list[dict[str, Any]]:
+    """The ordered ``features`` list: allowed categories seen in training, and whether the
+    saved pipeline imputes a missing value (``imputed``, see `features.imputed_features`)."""
     entries = []
     for f in spec.features:
         categories = None
@@ -144,6 +149,7 @@ def feature_entries(spec: FeatureSpec, X_train: pd.DataFrame) -> list[dict[str, 
                 "type": f.type,
                 "categories": categories,
                 "allow_unknown": f.is_categorical,
+                "imputed": f.name in imputed,
             }
         )
     return entries
@@ -169,6 +175,7 @@ def build_draft(
     onnx_info: dict[str, Any],
     extra_versions: dict[str, str] | None = None,
     quality_gate: dict[str, Any] | None = None,
+    imputed: Collection[str] = (),
 ) -> dict[str, Any]:
     """Metadata without the publish-time fields (see `finalize`)."""
     from src.training.evaluation import to_json_scalar
@@ -179,7 +186,7 @@ def build_draft(
         "model_version": None,
         "trainer_class": trainer_class,
         "task": task,
-        "features": feature_entries(spec, X_train),
+        "features": feature_entries(spec, X_train, imputed),
         "target": {
             "name": target,
             "classes": None if classes is None else [to_json_scalar(c) for c in classes],

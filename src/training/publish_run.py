@@ -5,8 +5,8 @@
 Works for any run whose artifacts this machine's Metaflow client can read: a local run, or a
 run executed remotely (``--with kubernetes``, ``--with batch``, Argo) with a shared datastore.
 Only runs that finished successfully (so passed their quality gate) are published; the
-artifact is written with the same atomic publisher as the workflow's publish step, signed
-when ``ARTIFACT_SIGNING_KEY``/``ARTIFACT_SIGNING_KEY_FILE`` is set.
+artifact is written with the same atomic publisher as the workflow's publish step and signed
+the same way (``ARTIFACT_SIGNING_KEY``/``ARTIFACT_SIGNING_KEY_FILE``, else the local key).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from src.training.errors import TrainingError
     from src.training.metadata import summary_lines
     from src.training.publish import find_published, publish_artifact
-    from src.training.signing import KEY_ENV, KEY_FILE_ENV, load_signing_key
+    from src.training.signing import resolve_signing_key
 
     try:
         run = _load_run(args.pathspec)
@@ -91,13 +91,9 @@ def main(argv: list[str] | None = None) -> int:
                 "(use --force to publish it again)"
             )
             return 0
-        key = load_signing_key()
-        if key is None:
-            print(
-                f"WARNING: no signing key ({KEY_ENV} or {KEY_FILE_ENV}); publishing unsigned "
-                "(signing: null)",
-                file=sys.stderr,
-            )
+        key, message = resolve_signing_key()
+        if message:
+            print(message, file=sys.stderr)
         published = publish_artifact(
             output_dir, run["metadata"], run["model_joblib"], run["onnx_model"], key
         )

@@ -3,8 +3,10 @@
 The key comes from ``ARTIFACT_SIGNING_KEY`` (``<key_id>:<secret>``) or from the file named by
 ``ARTIFACT_SIGNING_KEY_FILE`` (one such line; blank lines and ``#`` comments ignored). The key
 syntax, the character rule, the file reader and the signature format are the artifact
-contract's (``src/artifact_contract``), shared with serving. Without a key, artifacts are
-published unsigned (``signing: null``) with a warning.
+contract's (``src/artifact_contract``), shared with serving. Without either variable the
+local key (``secrets/artifact_signing_key.txt``, created once, see
+``src.artifact_contract.local_key``) signs, unless ``ARTIFACT_SIGNING_LOCAL_FALLBACK=false``:
+then artifacts are published unsigned (``signing: null``) with a warning.
 """
 
 from __future__ import annotations
@@ -13,10 +15,17 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from src.artifact_contract.errors import ContractError, DocumentError, KeyFormatError
 from src.artifact_contract.keys import SigningKey, parse_signing_key, read_signing_keys
 from src.artifact_contract.layout import SIGNATURE_FILE
+from src.artifact_contract.local_key import (
+    LOCAL_FALLBACK_ENV,
+    LOCAL_KEY_PATH,
+    ensure_local_key,
+    local_fallback_enabled,
+)
 from src.artifact_contract.signature import (
     SIGNED_FILES,
     parse_signature_document,
@@ -52,6 +61,53 @@ def load_signing_key(environ: Mapping[str, str] | None = None) -> SigningKey | N
     except ContractError as exc:
         raise ConfigError(str(variable), str(exc)) from None
     return None
+
+
+class SigningChoice(NamedTuple):
+    """The key a publish signs with (None: unsigned) and the line that says so (None: silent)."""
+
+    key: SigningKey | None
+    message: str | None
+
+
+def resolve_signing_key(
+    environ: Mapping[str, str] | None = None, *, local_path: Path = LOCAL_KEY_PATH
+) -> SigningChoice:
+    """The configured key; else the local key (created once); else unsigned with a warning.
+
+    The message names the local key file and its key id, never the secret. `ConfigError`
+    names the variable or file at fault.
+    """
+    env = os.environ if environ is None else environ
+    key = load_signing_key(env)
+    if key is not None:
+        return SigningChoice(key, None)
+    try:
+        if not local_fallback_enabled(env):
+            return SigningChoice(
+                None,
+                f"WARNING: no signing key ({KEY_ENV} or {KEY_FILE_ENV}) and "
+                f"{LOCAL_FALLBACK_ENV}=false; publishing unsigned (signing: null)",
+            )
+        local = ensure_local_key(local_path)
+    except ContractError as exc:
+        raise ConfigError(f"{LOCAL_FALLBACK_ENV} (local signing key)", str(exc)) from None
+    what = "created the local signing key" if local.created else "signing with the local key"
+    return SigningChoice(
+        local.key,
+        f"artifact signing: {what} {local.path} (key id {local.key.key_id}; git-ignored, "
+        f"contents not shown; set {KEY_ENV} or {KEY_FILE_ENV} to use your own)",
+    )
+
+
+def check_signing_settings(environ: Mapping[str, str] | None = None) -> None:
+    """Validate the signing variables without creating anything (`ConfigError` if wrong)."""
+    env = os.environ if environ is None else environ
+    if load_signing_key(env) is None:
+        try:
+            local_fallback_enabled(env)
+        except ContractError as exc:
+            raise ConfigError(LOCAL_FALLBACK_ENV, str(exc)) from None
 
 
 def _sha256_file(path: Path) -> str:

@@ -21,7 +21,7 @@ from src.training.data_validation import ValidatedData, fingerprint
 from src.training.errors import CandidateError
 from src.training.estimators import resolve_estimator
 from src.training.evaluation import Scored, cv_score_in_metric_units, select_best, to_json_scalar
-from src.training.features import FeatureSpec
+from src.training.features import FeatureSpec, imputed_features
 from src.training.metadata import RunInfo, build_draft
 from src.training.metrics import METRICS
 from src.training.onnx_export import OnnxResult, export_onnx, not_exported
@@ -223,6 +223,7 @@ def evaluate_best(
         onnx_info=onnx.info,
         extra_versions=onnx.versions,
         quality_gate=gate.detail,
+        imputed=imputed_features(model, spec),
     )
     predictions = [to_json_scalar(p) for p in model.predict(split.X_test)]
     return Evaluation(test_metrics, gate, onnx, draft, predictions, serialize_model(model))

@@ -88,11 +88,11 @@ class TrainingWorkflow(FlowSpec):
         """Validate the config (and the signing key, if any) before any work."""
         from src.training.config_loader import parse_config_text
         from src.training.metadata import RunInfo, git_commit
-        from src.training.signing import load_signing_key
+        from src.training.signing import check_signing_settings
 
         with reported():
             cfg = parse_config_text(self.config, origin="--config")
-            load_signing_key()
+            check_signing_settings()
         self.cfg: dict[str, Any] = cfg.model_dump(mode="json")
         self.run_info = RunInfo(current.flow_name, current.run_id, git_commit()).as_dict()
         print(
@@ -216,7 +216,7 @@ class TrainingWorkflow(FlowSpec):
         """Publish the artifact atomically under output_dir (unless publish_local is false)."""
         from src.training.metadata import summary_lines
         from src.training.publish import publish_artifact
-        from src.training.signing import KEY_ENV, KEY_FILE_ENV, load_signing_key
+        from src.training.signing import resolve_signing_key
 
         self.published_path = None
         self.published_metadata = None
@@ -227,12 +227,9 @@ class TrainingWorkflow(FlowSpec):
             ]
         else:
             with reported():
-                key = load_signing_key()
-                if key is None:
-                    print(
-                        f"WARNING: no signing key ({KEY_ENV} or {KEY_FILE_ENV}); "
-                        "publishing unsigned (signing: null)"
-                    )
+                key, message = resolve_signing_key()
+                if message:
+                    print(message)
                 cfg = self._cfg()
                 published = publish_artifact(
                     cfg.output_dir,

@@ -61,6 +61,7 @@ def test_publish_run_reads_a_run_from_the_s3_datastore(tmp_path):
         METAFLOW_USER="tester",
         HOME=str(tmp_path),
         PYTHONPATH=str(REPO),
+        ARTIFACT_SIGNING_LOCAL_FALLBACK="false",  # runs from the repo: never create its key
         # The run's metadata stays local (no metadata service here); its artifacts go to S3.
         METAFLOW_DATASTORE_SYSROOT_LOCAL=str(metadata_dir),
     )

@@ -68,6 +68,8 @@ class Workdir:
                 "HOME": str(root),
                 "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(root),
                 "PYTHONPATH": str(REPO),
+                # unsigned unless a test gives a key (the local key: test_first_run.py)
+                "ARTIFACT_SIGNING_LOCAL_FALLBACK": "false",
                 # shared bytecode cache outside the repo: each step is a new Python process
                 "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "mlops-test-pycache"),
             }

@@ -7,6 +7,11 @@ errors, 404s and unexpected exceptions included - carries ``X-Request-ID``,
 :class:`~src.serve.errors.ServeError` raised below it (the lean /predict path, the time limit)
 is rendered here; unexpected exceptions become a generic 500 (traceback in the server log
 only).
+
+The request's id lives in ``scope["state"]["request_id"]``: the client's ``X-Request-ID`` when
+valid, else a fresh one. The data plane replaces it with a ``request_id`` sent in the body
+(same validation) once the body is parsed; the response headers, error bodies and the access
+log line read it from there, so all of them name the id the client chose.
 """
 
 from __future__ import annotations
@@ -113,10 +118,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 message = {
                     **message,
-                    "headers": [
-                        *message.get("headers", ()),
-                        *self._headers(scope_state, request_id),
-                    ],
+                    "headers": [*message.get("headers", ()), *self._headers(scope_state)],
                 }
             await send(message)
 
@@ -142,7 +144,7 @@ class RequestContextMiddleware:
             except ServeError as exc:
                 if response_started:
                     raise
-                await render_serve_error(exc, request_id, scope["path"])(
+                await render_serve_error(exc, scope_state["request_id"], scope["path"])(
                     scope, receive, send_with_headers
                 )
             except Exception as exc:
@@ -150,11 +152,16 @@ class RequestContextMiddleware:
                     "unhandled error in {} {}",
                     scope["method"],
                     route_template(scope, self.endpoint_paths),
+                    request_id=scope_state["request_id"],
                 )
                 if response_started:
                     raise
                 response = error_response(
-                    500, "internal_error", "Internal server error.", request_id, path=scope["path"]
+                    500,
+                    "internal_error",
+                    "Internal server error.",
+                    scope_state["request_id"],
+                    path=scope["path"],
                 )
                 await response(scope, receive, send_with_headers)
             finally:
@@ -164,6 +171,7 @@ class RequestContextMiddleware:
                 metrics.observe_request(route, scope["method"], status, elapsed)
                 logger.info(
                     "{method} {route} {status} {latency_ms} ms",
+                    request_id=scope_state["request_id"],  # the client's body id, if adopted
                     method=scope["method"],
                     route=route,
                     status=status,
@@ -178,9 +186,9 @@ class RequestContextMiddleware:
             version = model.version if model is not None else None
         return version.encode("ascii", "replace") if version else NO_MODEL_VERSION
 
-    def _headers(self, scope_state: dict[str, Any], request_id: str) -> list[tuple[bytes, bytes]]:
+    def _headers(self, scope_state: dict[str, Any]) -> list[tuple[bytes, bytes]]:
         return [
-            (b"x-request-id", request_id.encode("ascii")),
+            (b"x-request-id", scope_state["request_id"].encode("ascii")),
             (b"x-model-version", self._version(scope_state)),
             (b"x-api-version", self.api_version),
         ]

@@ -7,7 +7,7 @@ Every response (errors, 404s, the request-context middleware's own 413/500s, the
   ``Referrer-Policy: no-referrer``, ``Cache-Control: no-store`` (unless the route set one);
 * ``Content-Security-Policy``: ``default-src 'none'`` for everything the API answers (JSON,
   Prometheus text), which a browser can render nothing from; HTML pages (``/docs``,
-  ``/redoc``) get a policy that admits their CDN assets and exactly their own inline scripts
+  ``/redoc``) get a policy that admits their own assets ('self') and exactly their inline scripts
   (by SHA-256 hash, computed from the page as served), never arbitrary inline script.
 """
 
@@ -21,15 +21,16 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# /docs (Swagger UI) and /redoc load their bundles from jsDelivr (FastAPI's defaults); ReDoc's
-# fonts come from Google Fonts and it runs a web worker from a blob: URL. Inline styles are
-# allowed on these two pages (the UIs inject them); inline *scripts* only by hash.
+# /docs (Swagger UI) and /redoc load their bundles from this service (docs_pages.py: the
+# fastapi-offline package's assets), never from a CDN; ReDoc runs a web worker from a blob:
+# URL. Inline styles are allowed on these two pages (the UIs inject them); inline *scripts*
+# only by hash.
 DOCS_CSP = (
     "default-src 'none'; "
-    "script-src https://cdn.jsdelivr.net{script_hashes}; "
-    "style-src https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'; "
-    "img-src 'self' data: https://cdn.jsdelivr.net https://fastapi.tiangolo.com; "
-    "font-src https://fonts.gstatic.com; "
+    "script-src 'self'{script_hashes}; "
+    "style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
+    "font-src 'self'; "
     "connect-src 'self'; "
     "worker-src blob:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

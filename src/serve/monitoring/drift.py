@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from src.artifact_contract.layout import MISSING_CATEGORY
+
 STATUS_OK = "ok"
 STATUS_WARN = "warn"
 STATUS_DRIFT = "drift"
@@ -272,7 +274,11 @@ class CategoricalReference:
 
     def code(self, value: Any) -> float:
         """The stored code of one raw value (unknown and missing have their own codes)."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if (
+            value is None
+            or value == MISSING_CATEGORY
+            or (isinstance(value, float) and math.isnan(value))
+        ):
             return MISSING_CODE
         code = self.codes.get(value if isinstance(value, str) else str(value))
         return UNKNOWN_CODE if code is None else float(code)

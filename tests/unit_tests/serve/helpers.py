@@ -55,6 +55,8 @@ def make_settings(artifacts_dir: Path, **overrides: Any) -> Settings:
         "admin_api_keys": ADMIN_KEY,
         "model_poll_seconds": 0,
         "allow_unsigned": True,
+        # hermetic: never a local key file from the directory the tests run in
+        "artifact_signing_local_fallback": False,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -87,6 +87,10 @@ def test_compose_gives_the_trainer_and_the_service_the_same_secret(noxfile: Any)
     assert (ROOT / source).resolve() == noxfile.LOCAL_SIGNING_KEY  # what nox creates
     for name in ("ml-api-service", "trainer"):
         assert "ALLOW_UNSIGNED" not in compose["services"][name].get("environment", {})
+        # production: the mounted secret only, never a local key file
+        assert compose["services"][name]["environment"]["ARTIFACT_SIGNING_LOCAL_FALLBACK"] == (
+            "false"
+        )
 
 
 def _mounted_secret(pod: dict[str, Any], container: dict[str, Any], variable: str) -> str:
@@ -113,3 +117,6 @@ def test_kubernetes_mounts_one_signing_secret_in_the_job_and_the_pods() -> None:
     assert "signing-secret.example.yaml" not in kustomization["resources"]
     names = {e["name"] for e in pod["containers"][0]["env"]}
     assert "ALLOW_UNSIGNED" not in names
+    for container in (pod["containers"][0], job_pod["containers"][0]):
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["ARTIFACT_SIGNING_LOCAL_FALLBACK"] == "false"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from src.artifact_contract.local_key import ensure_local_key
 from src.serve import settings as settings_module
 from src.serve.errors import SettingsError
 from src.serve.settings import Settings, load_settings
@@ -242,3 +243,36 @@ def test_start_up_without_keys_fails_loudly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no API keys configured" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_without_signing_keys_the_local_key_file_is_trusted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("API_KEYS", "k1")
+    assert load_settings().signing_keys() == []  # no file yet: nothing trusted
+    local = ensure_local_key()  # what training does on its first run here
+    s = load_settings()
+    assert s.signing_keys() == [local.key]
+    assert s.local_signing_key_path() == Path("secrets/artifact_signing_key.txt")
+    # explicit keys win: the local file is not added to them
+    monkeypatch.setenv("ARTIFACT_SIGNING_KEYS", "own:fake-secret-value")  # pragma: allowlist secret
+    explicit = load_settings()
+    assert [key.key_id for key in explicit.signing_keys()] == ["own"]
+    assert explicit.local_signing_key_path() is None
+    # the production setting refuses the fallback
+    monkeypatch.delenv("ARTIFACT_SIGNING_KEYS")
+    monkeypatch.setenv("ARTIFACT_SIGNING_LOCAL_FALLBACK", "false")
+    assert load_settings().signing_keys() == []
+
+
+def test_a_local_key_file_others_can_read_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("API_KEYS", "k1")
+    local = ensure_local_key()
+    local.path.chmod(0o644)
+    local.path.parent.chmod(0o755)
+    with pytest.raises(SettingsError, match=r"ARTIFACT_SIGNING_LOCAL_FALLBACK: .*chmod 600"):
+        load_settings()

@@ -36,6 +36,7 @@ def fake_run(make_config, monkeypatch):
     monkeypatch.setattr(publish_run, "_load_run", load)
     monkeypatch.delenv("ARTIFACT_SIGNING_KEY", raising=False)
     monkeypatch.delenv("ARTIFACT_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.setenv("ARTIFACT_SIGNING_LOCAL_FALLBACK", "false")  # unsigned, no key file
     return seen
 
 

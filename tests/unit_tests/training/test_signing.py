@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,10 @@ from src.training.signing import (
     KEY_ENV,
     KEY_FILE_ENV,
     SigningKey,
+    check_signing_settings,
     directory_message,
     load_signing_key,
+    resolve_signing_key,
     verify_signature,
 )
 from src.training.steps import train_and_evaluate
@@ -108,3 +111,34 @@ def test_unsigned_artifact_has_signing_null(make_config, tmp_path):
     assert published.metadata["signing"] is None
     assert not published.signed
     assert not (published.directory / "signature.json").exists()
+
+
+def test_without_a_key_the_local_key_signs_and_is_named_not_shown(tmp_path: Path) -> None:
+    path = tmp_path / "secrets" / "artifact_signing_key.txt"
+    first = resolve_signing_key({}, local_path=path)
+    assert first.key is not None
+    assert first.key.key_id.startswith("local-")
+    assert f"created the local signing key {path}" in (first.message or "")
+    assert first.key.secret.decode() not in (first.message or "")
+    second = resolve_signing_key({}, local_path=path)
+    assert second.key == first.key
+    assert "signing with the local key" in (second.message or "")
+
+
+def test_explicit_keys_win_and_create_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "secrets" / "artifact_signing_key.txt"
+    choice = resolve_signing_key({KEY_ENV: "k1:fake-secret"}, local_path=path)
+    assert choice == (SigningKey("k1", b"fake-secret"), None)
+    assert not path.exists()
+
+
+def test_the_fallback_can_be_turned_off(tmp_path: Path) -> None:
+    path = tmp_path / "secrets" / "artifact_signing_key.txt"
+    env = {"ARTIFACT_SIGNING_LOCAL_FALLBACK": "false"}
+    choice = resolve_signing_key(env, local_path=path)
+    assert choice.key is None
+    assert "publishing unsigned (signing: null)" in (choice.message or "")
+    assert not path.exists()
+    check_signing_settings(env)
+    with pytest.raises(ConfigError, match="ARTIFACT_SIGNING_LOCAL_FALLBACK"):
+        check_signing_settings({"ARTIFACT_SIGNING_LOCAL_FALLBACK": "maybe"})

@@ -94,7 +94,9 @@ def test_csv_classification_with_categories(write_csv, tmp_path, metadata_schema
         "type": "category",
         "categories": ["blue", "green", "red"],
         "allow_unknown": True,
+        "imputed": True,  # most-frequent imputation of "" inside the saved pipeline
     }
+    assert all(f["imputed"] for f in metadata["features"])  # training imputes every feature
     assert metadata["reference"]["colour"]["kind"] == "categorical"
     assert metadata["reference"]["colour"]["missing"] > 0
     model = joblib.load(published.directory / "model.joblib")

@@ -101,14 +101,47 @@ def test_unsafe_request_id_over_http_is_never_echoed(client: AppClient) -> None:
     assert len(r.headers["x-request-id"]) == 32
 
 
-def test_the_body_request_id_wins_in_the_body_only(client: AppClient) -> None:
+def test_the_body_request_id_becomes_the_request_id(client: AppClient) -> None:
     r = client.post(
         "/predict",
         json={**IRIS_ROW, "request_id": "from-body"},
         headers={"X-Request-ID": "hdr", **AUTH},
     )
     assert r.json()["request_id"] == "from-body"
+    assert r.headers["x-request-id"] == "from-body"
+    batch = client.post(
+        "/predict/batch", json={"records": [IRIS_ROW], "request_id": "batch-body"}, headers=AUTH
+    )
+    assert batch.json()["request_id"] == batch.headers["x-request-id"] == "batch-body"
+    # without one in the body, the header's id stays
+    r = client.post("/predict", json=IRIS_ROW, headers={"X-Request-ID": "hdr", **AUTH})
+    assert r.json()["request_id"] == r.headers["x-request-id"] == "hdr"
+
+
+def test_an_invalid_body_request_id_is_refused_and_not_adopted(client: AppClient) -> None:
+    r = client.post(
+        "/predict",
+        json={**IRIS_ROW, "request_id": "has spaces\nand a newline"},
+        headers={"X-Request-ID": "hdr", **AUTH},
+    )
+    assert r.status_code == 422
     assert r.headers["x-request-id"] == "hdr"
+    assert r.json()["request_id"] == "hdr"
+
+
+def test_the_access_log_names_the_body_request_id(artifacts: Path, iris: BuiltArtifact) -> None:
+    app = create_app(make_settings(artifacts, log_json=True))
+    stream = io.StringIO()
+    with AppClient(app) as client:
+        handler = logger.add(JsonSink(stream), format="{message}")
+        try:
+            body = {**IRIS_ROW, "request_id": "client-chose-this"}
+            client.post("/predict", json=body, headers={**AUTH, "X-Request-ID": "hdr"})
+        finally:
+            logger.remove(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (access,) = [entry for entry in lines if entry.get("route") == "/predict"]
+    assert access["request_id"] == "client-chose-this"
 
 
 def test_one_json_log_line_per_request_with_request_id(
