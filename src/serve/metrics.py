@@ -31,6 +31,8 @@ from prometheus_client import multiprocess as prom_multiprocess
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.process_collector import ProcessCollector
 
+from src.serve.processes import pid_alive
+
 if TYPE_CHECKING:
     from src.serve.backends.base import Prediction, Row
     from src.serve.loaded_model import LoadedModel
@@ -53,22 +55,12 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower()) or None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_dead_workers(directory: str) -> list[int]:
     """Drop the live-gauge files of worker processes that no longer exist."""
     dead = set()
     for entry in os.listdir(directory):
         match = _LIVE_FILE.match(entry)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             dead.add(int(match.group(1)))
     for pid in dead:
         prom_multiprocess.mark_process_dead(pid, directory)

@@ -12,15 +12,16 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-STATUS_OK = "ok"
+from src.serve.monitoring.drift import STATUS_CODES as DRIFT_STATUS_CODES
+from src.serve.monitoring.drift import STATUS_INSUFFICIENT, STATUS_NO_REFERENCE, STATUS_OK
+
+# The drift monitor's status words and codes, so dashboards read both the same way.
 STATUS_DEGRADED = "degraded"
-STATUS_INSUFFICIENT = "insufficient_data"
-STATUS_NO_REFERENCE = "no_reference"
 #: Numeric codes exported as ``model_live_quality_status``.
 STATUS_CODES: dict[str, int] = {
-    STATUS_NO_REFERENCE: -2,
-    STATUS_INSUFFICIENT: -1,
-    STATUS_OK: 0,
+    STATUS_NO_REFERENCE: DRIFT_STATUS_CODES[STATUS_NO_REFERENCE],
+    STATUS_INSUFFICIENT: DRIFT_STATUS_CODES[STATUS_INSUFFICIENT],
+    STATUS_OK: DRIFT_STATUS_CODES[STATUS_OK],
     STATUS_DEGRADED: 1,
 }
 HIGHER_IS_BETTER = {"accuracy": True, "f1_macro": True, "mae": False, "rmse": False}

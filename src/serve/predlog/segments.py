@@ -31,18 +31,9 @@ from src.serve.predlog.records import (
     segment_name,
     segment_pid,
 )
+from src.serve.processes import pid_alive
 
 LOCK_FILE = ".segments.lock"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SegmentWriter:
@@ -147,7 +138,7 @@ class SegmentWriter:
                     if (
                         is_open_segment(path.name)
                         and pid is not None
-                        and (pid == self._pid or _pid_alive(pid))
+                        and (pid == self._pid or pid_alive(pid))
                     ):
                         open_segments += 1
                         continue
