@@ -162,6 +162,9 @@ def _kubernetes_manifests() -> list[str]:
         str(p.relative_to(ROOT))
         for p in (ROOT / "deploy").rglob("*.yaml")
         if p.name != "kustomization.yaml"  # a kustomize file, not a Kubernetes resource
+        # KServe's custom resources have no schema offline: the test module
+        # tests/unit_tests/test_kserve_manifests.py checks them against the settings instead.
+        and "kserve" not in p.relative_to(ROOT).parts
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
@@ -50,7 +51,7 @@ def published(
 def servers(
     tmp_path_factory: pytest.TempPathFactory, published: tuple[Path, BuiltArtifact, BuiltArtifact]
 ) -> Iterator[dict[str, ServerProcess]]:
-    """One service process per model (each serves its MODEL_NAME)."""
+    """One service process serving both models (the classifier is the default one)."""
     root = published[0]
     with ServerPool(
         tmp_path_factory.mktemp("oip-servers"),
@@ -59,10 +60,8 @@ def servers(
         ALLOW_UNSIGNED="true",
         MODEL_POLL_SECONDS="0",
     ) as pool:
-        yield {
-            "iris_classifier": pool(root, MODEL_NAME="iris_classifier"),
-            "house_prices": pool(root, MODEL_NAME="house_prices"),
-        }
+        server = pool(root, MODEL_NAMES="iris_classifier,house_prices")
+        yield {"iris_classifier": server, "house_prices": server}
 
 
 def in_process(root: Path, name: str) -> LoadedModel:
@@ -85,7 +84,8 @@ def test_readiness_and_metadata(servers, published) -> None:
     assert client.is_model_ready("iris_classifier")
     assert client.is_model_ready("iris_classifier", iris.model_version)
     assert not client.is_model_ready("iris_classifier", "19990101T000000000000Z")
-    assert not client.is_model_ready("house_prices")  # served by the other process
+    assert client.is_model_ready("house_prices")  # the same process serves both
+    assert not client.is_model_ready("no_such_model")
     server = client.get_server_metadata()
     assert "binary_tensor_data" in server["extensions"]
     meta = client.get_model_metadata("iris_classifier", headers=auth())
@@ -191,5 +191,30 @@ def test_regressor_refuses_matrix_and_unknown_category(servers) -> None:
     assert refused.value.status() == "400"
     assert "row[0].district" in refused.value.message()
     with pytest.raises(InferenceServerException) as unknown:
-        client.infer("iris_classifier", [tensor], headers=auth())
+        client.infer("no_such_model", [tensor], headers=auth())
     assert unknown.value.status() == "404"
+
+
+def test_our_routes_answer_like_the_protocol_for_both_models(servers, published) -> None:
+    """The same process, through our own /models/{name}/predict/batch routes."""
+    root = published[0]
+    server = servers["iris_classifier"]
+    records = [dict(zip(("area_sqm", "rooms", "district"), row, strict=True)) for row in HOUSE_ROWS]
+    answer = httpx.post(
+        f"{server.url}/models/house_prices/predict/batch", json={"records": records}, headers=AUTH
+    )
+    assert answer.status_code == 200, answer.text
+    expected = [p.prediction for p in in_process(root, "house_prices").backend.predict(HOUSE_ROWS)]
+    assert [p["prediction"] for p in answer.json()["predictions"]] == expected
+    iris_records = [
+        dict(zip(("sepal_length", "sepal_width", "petal_length", "petal_width"), r, strict=True))
+        for r in IRIS_ROWS.tolist()
+    ]
+    answer = httpx.post(
+        f"{server.url}/models/iris_classifier/predict/batch",
+        json={"records": iris_records},
+        headers=AUTH,
+    )
+    assert answer.status_code == 200, answer.text
+    labels, _ = iris_expected(published)
+    assert [p["prediction"] for p in answer.json()["predictions"]] == labels
