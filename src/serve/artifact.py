@@ -208,14 +208,7 @@ def _resolve(artifacts_dir: Path, model_name: str, pinned_version: str | None) -
         raise ArtifactNotFoundError(
             f"the LATEST pointer of model {model_name!r} is unreadable"
         ) from None
-    if not VERSION_NAME_RE.match(version):
-        raise ArtifactNotFoundError(f"the LATEST pointer of model {model_name!r} is malformed")
-    directory = model_dir / version
-    if not directory.is_dir():
-        raise ArtifactNotFoundError(
-            f"LATEST of model {model_name!r} names version {version!r}, which does not exist"
-        )
-    return ArtifactRef(model_name, version, directory)
+    return _pointed_version(model_dir, model_name, version, "the LATEST pointer", "LATEST")
 
 
 def resolve_alias(artifacts_dir: Path, model_name: str, alias: str) -> ArtifactRef:
@@ -242,13 +235,20 @@ def _resolve_alias(artifacts_dir: Path, model_name: str, alias: str) -> Artifact
         raise ArtifactNotFoundError(
             f"alias {alias!r} of model {model_name!r} is unreadable"
         ) from None
+    return _pointed_version(model_dir, model_name, version, f"alias {alias!r}", f"alias {alias!r}")
+
+
+def _pointed_version(
+    model_dir: Path, model_name: str, version: str, pointer: str, short: str
+) -> ArtifactRef:
+    """The version a pointer file (LATEST or an alias) names, once its text is checked to be
+    a version name and that version exists."""
     if not VERSION_NAME_RE.match(version):
-        raise ArtifactNotFoundError(f"alias {alias!r} of model {model_name!r} is malformed")
+        raise ArtifactNotFoundError(f"{pointer} of model {model_name!r} is malformed")
     directory = model_dir / version
     if not directory.is_dir():
         raise ArtifactNotFoundError(
-            f"alias {alias!r} of model {model_name!r} names version {version!r}, "
-            "which does not exist"
+            f"{short} of model {model_name!r} names version {version!r}, which does not exist"
         )
     return ArtifactRef(model_name, version, directory)
 
