@@ -13,11 +13,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import pytest
 from loguru import logger
 
 from src.serve.settings import Settings
 from tests.artifact_factory import BuiltArtifact, build_iris_artifact, sign_artifact
-from tests.unit_tests.serve.helpers import AppClient, make_settings
+from tests.unit_tests.serve.helpers import SETTINGS_ENV_VARS, AppClient, make_settings
 
 OLD_KEY = ("fake-key-2025", b"fake-signing-secret-old-not-real")  # pragma: allowlist secret
 NEW_KEY = ("fake-key-2026", b"fake-signing-secret-new-not-real")  # pragma: allowlist secret
@@ -49,6 +50,23 @@ def build_signed(root: Path, key: tuple[str, bytes] = NEW_KEY, **kwargs: Any) ->
 def resign(built: BuiltArtifact, key: tuple[str, bytes] = NEW_KEY) -> None:
     """Sign the directory's *current* files (a broken artifact that was validly signed)."""
     sign_artifact(built.directory, *key)
+
+
+@contextmanager
+def signed_service_settings(root: Path, **overrides: Any) -> Iterator[Settings]:
+    """Signed settings over a fresh signed iris artifact in ``root``, with no ``*_``
+    environment variable of the machine and an empty config file in effect (for module-scoped
+    fixtures, which cannot use the function-scoped ``clean_env``)."""
+    artifacts = root / "artifacts"
+    artifacts.mkdir()
+    build_signed(artifacts)
+    config = root / "empty.yaml"
+    config.write_text("")
+    with pytest.MonkeyPatch.context() as env:
+        for name in SETTINGS_ENV_VARS:
+            env.delenv(name, raising=False)
+        env.setenv("SERVE_CONFIG", str(config))
+        yield signed_settings(artifacts, **overrides)
 
 
 CLIENT_LOGGERS = ("httpx", "httpcore")  # the test's own HTTP client, not the service

@@ -24,11 +24,10 @@ import pytest
 
 from src.serve.app import create_app
 from src.serve.backends.base import Prediction
-from tests.unit_tests.serve.hardening_support import build_signed, captured_logs, signed_settings
+from tests.unit_tests.serve.hardening_support import captured_logs, signed_service_settings
 from tests.unit_tests.serve.helpers import (
     AUTH,
     IRIS_ROW,
-    SETTINGS_ENV_VARS,
     AppClient,
     chunks,
 )
@@ -44,20 +43,13 @@ JSON = {**AUTH, "Content-Type": "application/json"}
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
     """One signed, ready service for the whole table (rows are independent requests)."""
     root = tmp_path_factory.mktemp("bad-inputs")
-    artifacts = root / "artifacts"
-    artifacts.mkdir()
-    build_signed(artifacts)
-    config = root / "empty.yaml"
-    config.write_text("")
-    with pytest.MonkeyPatch.context() as env:
-        for name in SETTINGS_ENV_VARS:
-            env.delenv(name, raising=False)
-        env.setenv("SERVE_CONFIG", str(config))
-        settings = signed_settings(
-            artifacts, max_body_bytes=MAX_BODY_BYTES, max_batch_rows=MAX_BATCH_ROWS
-        )
-        with AppClient(create_app(settings)) as running:
-            yield running
+    with (
+        signed_service_settings(
+            root, max_body_bytes=MAX_BODY_BYTES, max_batch_rows=MAX_BATCH_ROWS
+        ) as settings,
+        AppClient(create_app(settings)) as running,
+    ):
+        yield running
 
 
 def _raw(record: dict[str, Any], field: str, literal: bytes) -> bytes:

@@ -30,8 +30,8 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.python import asgi as schemathesis_asgi
 
 from src.serve.app import create_app
-from tests.unit_tests.serve.hardening_support import build_signed, signed_settings
-from tests.unit_tests.serve.helpers import ADMIN, SETTINGS_ENV_VARS
+from tests.unit_tests.serve.hardening_support import signed_service_settings
+from tests.unit_tests.serve.helpers import ADMIN
 
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 
@@ -76,16 +76,8 @@ SETTINGS = hypothesis.settings(
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The app's own /openapi.json, loaded from the running app (lifespan started)."""
     root = tmp_path_factory.mktemp("fuzz")
-    artifacts = root / "artifacts"
-    artifacts.mkdir()
-    build_signed(artifacts)
-    config = root / "empty.yaml"
-    config.write_text("")
-    with pytest.MonkeyPatch.context() as env:
-        for name in SETTINGS_ENV_VARS:
-            env.delenv(name, raising=False)
-        env.setenv("SERVE_CONFIG", str(config))
-        app = create_app(signed_settings(artifacts, max_batch_rows=50))
+    with signed_service_settings(root, max_batch_rows=50) as settings:
+        app = create_app(settings)
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         # A batch over MAX_BATCH_ROWS (the schema's maxItems) is refused with the documented
         # 413, which schemathesis' default list of rejection statuses does not name.
