@@ -1,4 +1,4 @@
-"""Run ``python -m src.serve.app`` in a process where scikit-learn, SciPy and pandas do not exist.
+"""Run ``python -m src.serve.app`` where scikit-learn, SciPy, pandas and joblib do not exist.
 
 Run by test_slim_process.py as ``python -m tests.integration_tests.slim_import_runner`` with
 the service's settings in the environment and ``BLOCKED_IMPORTS_LOG`` naming a file. A finder
@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
-BLOCKED = frozenset({"sklearn", "scipy", "pandas"})
+BLOCKED = frozenset({"sklearn", "scipy", "pandas", "joblib"})
 LOG_ENV = "BLOCKED_IMPORTS_LOG"
 
 

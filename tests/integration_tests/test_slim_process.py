@@ -1,5 +1,6 @@
 """The slim service on a real process: with ``ALLOW_PICKLE=false`` and an ONNX model, the
-service never imports scikit-learn, SciPy or pandas (the slim image does not install them).
+service never imports scikit-learn, SciPy, pandas or joblib (the slim image does not install
+them).
 
 The server runs through ``slim_import_runner`` (tests/server_process.py starts it), which refuses
 those imports as an uninstalled package would and logs every attempt. The test serves what a
