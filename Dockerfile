@@ -1,18 +1,23 @@
-# Three stages (docs/shipping.md, "Container design"):
-#   serve-deps  builds /opt/venv with the pinned serving requirements + the package metadata
-#   runtime     the serving image: /opt/venv + src/serve and the stdlib-only src/artifact_contract
-#               it shares with training, nothing else
-#   trainer     the training workflow (Metaflow, `train` extra); `docker compose --profile train`
+# Five stages (docs/shipping.md, "Container design"):
+#   serve-deps       builds /opt/venv with the pinned serving requirements + the package metadata
+#   runtime          the serving image: /opt/venv + src/serve and the stdlib-only
+#                    src/artifact_contract it shares with training, nothing else
+#   serve-deps-slim  the same virtualenv without scikit-learn, SciPy and pandas
+#                    (requirements-serve-slim.txt)
+#   runtime-slim     the slim serving image: ONNX models only (ALLOW_PICKLE=false)
+#   trainer          the training workflow (Metaflow, `train` extra); `docker compose --profile train`
 # Build one with --target (compose does): `docker build --target runtime .`. The trainer stage
 # comes last because the legacy builder (no BuildKit) builds every stage above its target:
-# this order keeps a serving build from building the trainer too. No `# syntax=` line: BuildKit
-# would fetch that parser image from Docker Hub, which breaks builds on offline machines.
+# this order keeps a serving build from building the trainer too (and a `runtime` build from
+# building the slim stages). No `# syntax=` line: BuildKit would fetch that parser image from
+# Docker Hub, which breaks builds on offline machines.
 #
 # The model is NOT baked into the image: compose and Kubernetes mount published artifacts
 # read-only and the service picks up new versions itself (MODEL_POLL_SECONDS).
-# tests/integration_tests/test_image_runtime.py reproduces the runtime stage without an engine:
-# keep its COPY lines to plain files/folders of the build context or `--from=serve-deps`;
-# tests/integration_tests/test_image_build.py builds and runs it with a real engine.
+# tests/integration_tests/test_image_runtime.py reproduces both runtime stages without an
+# engine: keep their COPY lines to plain files/folders of the build context or
+# `--from=serve-deps[-slim]`; tests/integration_tests/test_image_build.py builds and runs them
+# with a real engine.
 
 ############################ serve-deps: serving virtualenv ############################
 FROM python:3.11.14-slim-bookworm AS serve-deps
@@ -71,6 +76,65 @@ EXPOSE 8000
 # ORT_DISABLE_TELEMETRY: onnxruntime otherwise writes a device id under $HOME/.cache, which a
 # read-only root filesystem refuses (the image-runtime test catches any such write).
 # No curl in the image: the interpreter does the probe (non-2xx or no answer -> exit 1).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('FASTAPI_PORT', '8000') + '/health/live', timeout=2)"]
+
+CMD ["python", "-m", "src.serve.app"]
+
+###################### serve-deps-slim: the ONNX-only serving virtualenv ######################
+FROM python:3.11.14-slim-bookworm AS serve-deps-slim
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /build
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+# The serving dependencies without scikit-learn, SciPy, pandas and joblib (same pins).
+COPY requirements-serve-slim.txt ./
+RUN pip install --no-cache-dir -r requirements-serve-slim.txt
+
+# The package metadata (name + version = the API version, read with importlib.metadata) and
+# no code: the build context here holds no src/, so the wheel carries only the dist-info.
+COPY pyproject.toml README.md ./
+RUN pip install --no-cache-dir --no-deps . \
+    && python -c "import importlib.metadata as m; print('mlops-toolset', m.version('mlops-toolset'))"
+
+######################## runtime-slim: the ONNX-only serving image ########################
+FROM python:3.11.14-slim-bookworm AS runtime-slim
+
+LABEL org.opencontainers.image.title="mlops-toolset serving API (ONNX only)" \
+      org.opencontainers.image.licenses="MIT"
+
+RUN groupadd --gid 10001 app \
+    && useradd --no-log-init --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+
+ENV PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FASTAPI_HOST=0.0.0.0 \
+    FASTAPI_PORT=8000 \
+    ARTIFACTS_DIR=/app/artifacts \
+    LOG_JSON=true \
+    ORT_DISABLE_TELEMETRY=1 \
+    ARTIFACT_SIGNING_LOCAL_FALLBACK=false \
+    ALLOW_PICKLE=false
+
+WORKDIR /app
+COPY --from=serve-deps-slim /opt/venv /opt/venv
+COPY src/__init__.py src/__init__.py
+COPY src/artifact_contract src/artifact_contract
+COPY src/serve src/serve
+RUN chmod -R a+rX,go-w /app/src
+
+USER 10001:10001
+EXPOSE 8000
+
+# As in runtime; ALLOW_PICKLE=false: this image cannot unpickle model.joblib (no
+# scikit-learn), so it serves models with a usable model.onnx only.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('FASTAPI_PORT', '8000') + '/health/live', timeout=2)"]
 

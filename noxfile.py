@@ -31,7 +31,12 @@ PYTHON = "3.11"
 ROOT = Path(__file__).resolve().parent
 RUNTIME = ["-r", "requirements.txt"]
 TOOLS = ["-r", "validation_requirements.txt"]
-PINNED_REQUIREMENTS = ["requirements.txt", "requirements-serve.txt", "validation_requirements.txt"]
+PINNED_REQUIREMENTS = [
+    "requirements.txt",
+    "requirements-serve.txt",
+    "requirements-serve-slim.txt",
+    "validation_requirements.txt",
+]
 
 # Known vulnerabilities we accept, by id, each with the reason. Empty: zero accepted.
 # Format: "GHSA-xxxx-xxxx-xxxx": "why it does not apply / when it will be fixed".
@@ -206,6 +211,8 @@ def lint(session: nox.Session) -> None:
         "train",
         "--profile",
         "monitoring",
+        "--profile",
+        "slim",
         "config",
         "-q",
         external=True,

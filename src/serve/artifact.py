@@ -10,8 +10,10 @@ from the verified bytes (so the file cannot change between the check and the loa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import importlib.metadata
 import io
 import platform
 import re
@@ -19,11 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import joblib
 import numpy as np
-import sklearn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sklearn.base import BaseEstimator
 
 from src.artifact_contract.aliases import ALIASES_DIR
 from src.artifact_contract.documents import parse_json_object
@@ -296,23 +295,36 @@ def _major_minor(version: str) -> tuple[str, ...]:
     return tuple(version.split(".")[:2])
 
 
+@functools.cache
+def installed_sklearn_version() -> str | None:
+    """The installed scikit-learn's version, read from its package metadata (importing it
+    would load SciPy too), or ``None`` where it is not installed (the slim image)."""
+    try:
+        return importlib.metadata.version("scikit-learn")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def check_compatible(metadata: ArtifactMetadata) -> list[str]:
     """Refuse library versions that cannot be honoured; return warnings for tolerable drift.
 
-    Refused: a different scikit-learn major.minor (pickles are not portable across them), a
+    Refused: a different scikit-learn major.minor (pickles are not portable across them; not
+    checked where scikit-learn is not installed, as nothing can be unpickled there), a
     different numpy or Python major version. Other differences are returned as warnings.
     """
     versions = metadata.versions
+    sklearn_version = installed_sklearn_version()
     installed = {
         "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
     }
     problems = []
-    if _major_minor(versions["scikit-learn"]) != _major_minor(installed["scikit-learn"]):
+    if sklearn_version is not None and _major_minor(versions["scikit-learn"]) != _major_minor(
+        sklearn_version
+    ):
         problems.append(
             f"it was trained with scikit-learn {versions['scikit-learn']} but this server runs "
-            f"{installed['scikit-learn']} (major.minor must match)"
+            f"{sklearn_version} (major.minor must match)"
         )
     for lib in ("numpy", "python"):
         if versions[lib].split(".")[0] != installed[lib].split(".")[0]:
@@ -351,6 +363,8 @@ def read_verified_model_bytes(ref: ArtifactRef, spec: ModelFileSpec) -> bytes:
 
 
 def _check_pipeline(pipeline: Any, metadata: ArtifactMetadata) -> None:
+    from sklearn.base import BaseEstimator  # only once a pickle was loaded
+
     if not isinstance(pipeline, BaseEstimator) or not callable(getattr(pipeline, "predict", None)):
         raise IncompatibleArtifactError(
             f"version {metadata.model_version}: model.joblib does not hold a scikit-learn "
@@ -373,6 +387,8 @@ def _check_pipeline(pipeline: Any, metadata: ArtifactMetadata) -> None:
 
 def load_pipeline(ref: ArtifactRef, metadata: ArtifactMetadata) -> Any:
     """Read ``model.joblib``, check its size and sha256, then unpickle the verified bytes."""
+    import joblib  # imported where a pickle is loaded: an ONNX-only server never needs it
+
     data = read_verified_model_bytes(ref, metadata.model_file)
     try:
         # Deserialising runs code from the pickle: only reached after the sha256 recorded in

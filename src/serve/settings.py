@@ -14,6 +14,7 @@ logged or echoed in error messages.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Callable
@@ -424,6 +425,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "INFERENCE_BACKEND=sklearn needs ALLOW_PICKLE=true (the scikit-learn pipeline "
                 "is a pickle); use INFERENCE_BACKEND=onnx or auto with ALLOW_PICKLE=false"
+            )
+        if self.allow_pickle and importlib.util.find_spec("sklearn") is None:
+            raise ValueError(
+                "ALLOW_PICKLE=true needs scikit-learn, which is not installed here (the slim "
+                "image serves ONNX models only); set ALLOW_PICKLE=false"
             )
         return self
 

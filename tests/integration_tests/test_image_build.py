@@ -1,11 +1,13 @@
-"""Build the serving image with a real Docker engine and run it the way compose does.
+"""Build the serving images with a real Docker engine and run them the way compose does.
 
-``docker build --target runtime`` (whatever builder the engine's client uses), then one
-container with the compose hardening (read-only root filesystem, tmpfs /tmp, all capabilities
-dropped, no-new-privileges), a signed model mounted read-only and the API key and signing key
-as secret files. Checks: the image's own HEALTHCHECK turns healthy, /health names the model,
-/predict answers with the key (401 without), the process runs as the non-root image user and
-cannot write outside /tmp, training packages and code are absent; the image size is printed.
+``docker build --target runtime`` and ``--target runtime-slim`` (whatever builder the engine's
+client uses), then for each one container with the compose hardening (read-only root
+filesystem, tmpfs /tmp, all capabilities dropped, no-new-privileges), a signed model mounted
+read-only and the API key and signing key as secret files. Checks: the image's own HEALTHCHECK
+turns healthy, /health names the model, /predict answers with the key (401 without), the
+process runs as the non-root image user and cannot write outside /tmp, training packages and
+code are absent; the image size is printed. The slim image serves the model's ONNX graph and
+holds no scikit-learn, SciPy or pandas.
 
 Skipped when no Docker engine answers, unless ``REQUIRE_SYSTEM_TOOLS=1`` (CI) and the engine
 was not reported unavailable by ``.ci/run`` (``DOCKER_ENGINE=unavailable``): then it fails.
@@ -37,7 +39,10 @@ from tests.dockerfile_stages import ROOT, stage
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 IMAGE = "mlops-toolset/ml-api-service:image-test"
+SLIM_IMAGE = "mlops-toolset/ml-api-service-slim:image-test"
+TARGETS = {"runtime": IMAGE, "runtime-slim": SLIM_IMAGE}
 TRAINING_ONLY = ("metaflow", "skl2onnx", "onnx", "matplotlib")
+PICKLE_ONLY = ("sklearn", "scipy", "pandas", "joblib")
 HEALTHY_WITHIN_SECONDS = 120
 COMPOSE = ROOT / "docker-compose.yaml"
 SIGNING_KEY_MOUNT = "/run/secrets/artifact_signing_key"  # a path, not a secret
@@ -89,6 +94,8 @@ def require_engine() -> None:
 
 @dataclass
 class Container:
+    target: str
+    image: str
     name: str
     base_url: str
     api_key: str
@@ -112,11 +119,15 @@ def _wait_healthy(name: str) -> str:
     return status
 
 
-@pytest.fixture(scope="module")
-def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+@pytest.fixture(scope="module", params=list(TARGETS))
+def container(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Container]:
     require_engine()
+    target: str = request.param
+    image = TARGETS[target]
     started = time.monotonic()
-    build = docker("build", "--target", "runtime", "-t", IMAGE, str(ROOT), timeout=1100)
+    build = docker("build", "--target", target, "-t", image, str(ROOT), timeout=1100)
     build_seconds = time.monotonic() - started
 
     # What compose mounts: ./artifacts read-only and the two secret files. Bind-mounted files
@@ -124,7 +135,12 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     workdir = tmp_path_factory.mktemp("image")
     artifacts = workdir / "artifacts"
     key_id, signing_secret = "image-test", secrets.token_urlsafe(32)
-    built = build_iris_artifact(artifacts, signing_key=(key_id, signing_secret.encode()))
+    # the slim image serves ONNX graphs only
+    built = build_iris_artifact(
+        artifacts,
+        signing_key=(key_id, signing_secret.encode()),
+        with_onnx=target == "runtime-slim",
+    )
     api_key = secrets.token_urlsafe(32)
     api_keys_file = workdir / "api_keys.txt"
     api_keys_file.write_text(f"# written by the image test\n{api_key}\n")
@@ -135,7 +151,7 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     for path in (api_keys_file, signing_file):
         path.chmod(0o644)
 
-    name = f"mlops-image-test-{uuid.uuid4().hex[:8]}"
+    name = f"mlops-image-test-{target}-{uuid.uuid4().hex[:8]}"
     try:
         docker(
             "run",
@@ -157,7 +173,7 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
             f"ARTIFACT_SIGNING_KEYS_FILE={SIGNING_KEY_MOUNT}",
             "--env",
             "MODEL_POLL_SECONDS=0",
-            IMAGE,
+            image,
         )
         port = docker("port", name, "8000/tcp").stdout.split()[0].rsplit(":", 1)[1]
         status = _wait_healthy(name)
@@ -165,6 +181,8 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
             logs = docker("logs", "--tail", "60", name, check=False)
             pytest.fail(f"container {status}, not healthy:\n{logs.stdout}{logs.stderr}")
         yield Container(
+            target,
+            image,
             name,
             f"http://127.0.0.1:{port}",
             api_key,
@@ -182,12 +200,16 @@ def test_serving_build_does_not_build_the_trainer_stage(container: Container) ->
     assert trainer_only, "the trainer stage no longer installs requirements.txt"
     assert not re.search(r"\bAS trainer\b", container.build_log, flags=re.IGNORECASE)
     assert "COPY requirements.txt" not in container.build_log
+    if container.target == "runtime":  # the slim stages come after it
+        assert "requirements-serve-slim.txt" not in container.build_log
 
 
 def test_health_is_ready_with_the_mounted_signed_model(container: Container) -> None:
     response = httpx.get(f"{container.base_url}/health", timeout=5)
     assert response.status_code == 200, response.text
     assert response.json()["model_version"] == container.model_version
+    if container.target == "runtime-slim":
+        assert response.json()["backend"] == "onnx"
 
 
 def test_predict_answers_with_the_key_from_the_secret_file(container: Container) -> None:
@@ -209,7 +231,8 @@ def test_runs_as_the_non_root_image_user(container: Container) -> None:
     uid, gid = ids.stdout.split()
     assert uid != "0"
     assert gid != "0"
-    assert docker("inspect", "--format", "{{.Config.User}}", IMAGE).stdout.strip() == f"{uid}:{gid}"
+    user = docker("inspect", "--format", "{{.Config.User}}", container.image).stdout.strip()
+    assert user == f"{uid}:{gid}"
     # PID 1 is the service itself, not a shell or a root wrapper.
     status = docker("exec", container.name, "cat", "/proc/1/status").stdout
     assert re.search(rf"^Uid:\s+{uid}\s+{uid}\s+{uid}\s+{uid}$", status, flags=re.MULTILINE)
@@ -245,15 +268,46 @@ def test_image_holds_no_training_package_or_code(container: Container) -> None:
     assert "training" not in listing
 
 
+def test_slim_image_holds_no_pickle_runtime(container: Container) -> None:
+    """runtime-slim: no scikit-learn, SciPy, pandas or joblib, and ALLOW_PICKLE=false; a
+    container started with ALLOW_PICKLE=true stops at once with the reason."""
+    if container.target != "runtime-slim":
+        pytest.skip("the full image serves pickles")
+    probe = "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])"
+    found = docker("exec", container.name, "python", "-c", probe, *PICKLE_ONLY).stdout.strip()
+    assert found == "[]", f"pickle-only packages in the slim image: {found}"
+    refused = docker(
+        "run",
+        "--rm",
+        "--env",
+        "ALLOW_PICKLE=true",
+        "--env",
+        "AUTH_DISABLED=true",
+        container.image,
+        check=False,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "ALLOW_PICKLE=true needs scikit-learn" in refused.stderr
+
+
+def image_size(image: str) -> int | None:
+    found = docker("image", "inspect", "--format", "{{.Size}}", image, check=False)
+    return int(found.stdout.strip()) if found.returncode == 0 else None
+
+
 def test_image_size_is_reported(container: Container, capsys: pytest.CaptureFixture[str]) -> None:
-    size = int(docker("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout.strip())
-    base = stage("runtime").base
+    size = image_size(container.image)
+    assert size is not None
+    base = stage(container.target).base
     with capsys.disabled():
         print(
-            f"\n[image] {IMAGE} (FROM {base}): {size / 1e6:.0f} MB, "
+            f"\n[image] {container.image} (FROM {base}): {size / 1e6:.0f} MB, "
             f"built in {container.build_seconds:.0f} s"
         )
     assert 0 < size < 1_500_000_000, "the serving image grew past 1.5 GB"
+    full = image_size(IMAGE)
+    if container.target == "runtime-slim" and full is not None:
+        assert size < full, f"the slim image ({size} B) is not smaller than the full one"
 
 
 OWNER_PROBE = """

@@ -1,15 +1,17 @@
-"""Reproduce the serving image's runtime without a container engine.
+"""Reproduce the serving images' runtime without a container engine.
 
-Read from the Dockerfile: the runtime stage's COPY sources, WORKDIR, ENV, CMD and HEALTHCHECK, and
-the build stage its ``COPY --from`` takes the virtualenv from. Rebuild that stage's virtualenv
-fresh (uv, only the files the build stage copies: ``requirements-serve.txt`` and the package
-metadata), lay out only the files the runtime stage copies in a temporary root, publish a test
-model, then start the runtime stage's CMD with its ENV (host/port overridden to a free loopback
-port; API keys from a secret file as docker compose mounts them) and check /health, /predict,
-/metrics and the HEALTHCHECK command.
+For each serving stage (``runtime`` and ``runtime-slim``), read from the Dockerfile: the
+stage's COPY sources, WORKDIR, ENV, CMD and HEALTHCHECK, and the build stage its ``COPY
+--from`` takes the virtualenv from. Rebuild that stage's virtualenv fresh (uv, only the files
+the build stage copies: its requirements file and the package metadata), lay out only the
+files the runtime stage copies in a temporary root, publish a test model, then start the
+runtime stage's CMD with its ENV (host/port overridden to a free loopback port; API keys from
+a secret file as docker compose mounts them) and check /health, /predict, /metrics and the
+HEALTHCHECK command.
 
 It fails if serving imports a package the serving requirements do not install (Metaflow,
-skl2onnx, ...) or a file the image does not copy (src/training, a config outside src/serve).
+skl2onnx, ...; in the slim image also scikit-learn, SciPy, pandas) or a file the image does
+not copy (src/training, a config outside src/serve). The slim stage is given an ONNX model.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900
 BASE_IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "ml-api.json"
 TRAINING_ONLY = ("metaflow", "skl2onnx", "onnx", "matplotlib")
+PICKLE_ONLY = ("sklearn", "scipy", "pandas", "joblib")
+SERVING_STAGES = ("runtime", "runtime-slim")
 SCHEMA = ROOT / "docs" / "artifact-metadata.schema.json"
 
 
@@ -173,9 +177,12 @@ class Running:
     log: Path
 
 
-@pytest.fixture(scope="module")
-def image_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    runtime = stage("runtime")
+@pytest.fixture(scope="module", params=SERVING_STAGES)
+def image_runtime(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
+    runtime = stage(request.param)
+    slim = runtime.name == "runtime-slim"
     rootfs = Rootfs(tmp_path_factory.mktemp("image-rootfs"))
     for directory in ("tmp", "run/secrets"):
         rootfs.host(directory).mkdir(parents=True)
@@ -199,7 +206,9 @@ def image_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
     if not artifacts.is_absolute() or not artifacts.is_relative_to(rootfs.root):
         artifacts = workdir / image_env.get("ARTIFACTS_DIR", "artifacts")
     signing_key = ("runtime-test", secrets.token_urlsafe(32))
-    built = build_iris_artifact(artifacts, signing_key=(signing_key[0], signing_key[1].encode()))
+    built = build_iris_artifact(
+        artifacts, signing_key=(signing_key[0], signing_key[1].encode()), with_onnx=slim
+    )
 
     # 3. Keys as compose secret files, and the image's ENV (paths mapped into the root).
     api_key = secrets.token_urlsafe(32)
@@ -255,6 +264,37 @@ def test_image_holds_only_serving_code_and_packages(image_runtime: Running) -> N
         env=image_runtime.env,
     ).stdout.strip()
     assert found == "[]", f"training-only packages in the serving virtualenv: {found}"
+
+
+def test_slim_stage_serves_onnx_without_a_pickle_runtime(image_runtime: Running) -> None:
+    """runtime-slim: no scikit-learn, SciPy, pandas or joblib in its virtualenv, the model is
+    served by onnxruntime, and ALLOW_PICKLE=true stops start-up with the reason."""
+    if image_runtime.runtime.name != "runtime-slim":
+        pytest.skip("the full image serves pickles")
+    assert image_runtime.env["ALLOW_PICKLE"] == "false"
+    python = image_runtime.rootfs.host("/opt/venv/bin/python")
+    probe = "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])"
+    found = subprocess.run(
+        [str(python), "-c", probe, *PICKLE_ONLY],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=image_runtime.env,
+    ).stdout.strip()
+    assert found == "[]", f"pickle-only packages in the slim virtualenv: {found}"
+    health = httpx.get(f"{image_runtime.base_url}/health", timeout=5).json()
+    assert health["backend"] == "onnx"
+    refused = subprocess.run(
+        [str(python), *image_runtime.runtime.cmd[1:]],
+        cwd=image_runtime.workdir,
+        env={**image_runtime.env, "ALLOW_PICKLE": "true", "FASTAPI_PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "ALLOW_PICKLE=true needs scikit-learn" in refused.stderr
 
 
 def test_health_reports_the_model_and_the_package_version(image_runtime: Running) -> None:

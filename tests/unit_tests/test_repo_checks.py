@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,52 @@ def test_serving_venv_stage_installs_only_the_serving_requirements() -> None:
     assert not any(s.startswith("src") for s in copied), "the venv stage must not see the code"
     runs = " ".join(i.args for i in deps.all("RUN"))
     assert "-r requirements-serve.txt" in runs
+
+
+def pins(path: Path) -> dict[str, str]:
+    return dict(
+        line.split(" ")[0].split("==", 1)
+        for line in path.read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+
+
+def test_slim_stages_install_the_slim_requirements_and_refuse_pickles() -> None:
+    slim, full = stage("runtime-slim"), stage("runtime")
+    (venv_copy,) = [c for c in slim.copies if c.from_stage]
+    deps = stage(venv_copy.from_stage)
+    assert deps.name == "serve-deps-slim"
+    copied = [s for copy in deps.copies for s in copy.sources]
+    assert "requirements-serve-slim.txt" in copied
+    assert "requirements-serve.txt" not in copied
+    assert "-r requirements-serve-slim.txt" in " ".join(i.args for i in deps.all("RUN"))
+    assert slim.env["ALLOW_PICKLE"] == "false"
+    # otherwise the same image: code, user, settings, command and probe
+    assert {k: v for k, v in slim.env.items() if k != "ALLOW_PICKLE"} == full.env
+    assert [c for c in slim.copies if not c.from_stage] == [
+        c for c in full.copies if not c.from_stage
+    ]
+    assert (slim.user, slim.cmd, slim.healthcheck) == (full.user, full.cmd, full.healthcheck)
+    names = [each.name for each in parse()]
+    assert names.index("runtime") < names.index("serve-deps-slim") < names.index("trainer")
+
+
+def test_slim_requirements_are_the_serving_pins_without_the_pickle_runtime() -> None:
+    """Same versions as requirements-serve.txt; only scikit-learn, SciPy, pandas, joblib and
+    what only they need are left out; the .in lists every other pyproject dependency."""
+    slim, full = pins(ROOT / "requirements-serve-slim.txt"), pins(ROOT / "requirements-serve.txt")
+    assert slim, "no pins in requirements-serve-slim.txt"
+    assert all(full.get(name) == version for name, version in slim.items()), slim
+    assert not slim.keys() & {"scikit-learn", "scipy", "pandas", "joblib"}
+    assert {"onnxruntime", "numpy", "fastapi", "uvicorn"} <= slim.keys()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=\[]", dep)[0].lower() for dep in project["dependencies"]}
+    listed = {
+        re.split(r"[<>=\[]", line)[0].lower()
+        for line in (ROOT / "requirements-serve-slim.in").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert listed == declared - {"scikit-learn", "pandas", "joblib"}
 
 
 def test_serving_requirements_hold_no_training_package() -> None:
@@ -288,7 +335,12 @@ def test_compose_spec_schema_fails_a_broken_compose_file(tmp_path: Path) -> None
 def test_docker_compose_config_accepts_the_repo_and_rejects_a_broken_file(tmp_path: Path) -> None:
     compose = system_tool("docker-compose", "docker-compose")
     good = run(
-        compose, "-f", str(COMPOSE), "--profile", "train", "--profile", "monitoring", "config", "-q"
+        compose,
+        "-f",
+        str(COMPOSE),
+        *("--profile", "train", "--profile", "monitoring", "--profile", "slim"),
+        "config",
+        "-q",
     )
     assert good.returncode == 0, good.stdout + good.stderr
     broken = tmp_path / "docker-compose.yaml"
@@ -320,6 +372,14 @@ def test_compose_service_is_hardened_and_mounts_artifacts_read_only() -> None:
     assert stage("trainer").name == "trainer"
     assert services["prometheus"]["profiles"] == ["monitoring"]
     assert services["grafana"]["profiles"] == ["monitoring"]
+    slim = services["ml-api-service-slim"]
+    assert slim["profiles"] == ["slim"]
+    assert slim["build"]["target"] == "runtime-slim"
+    # everything else as the full service (a YAML merge of it)
+    for key in ("read_only", "tmpfs", "volumes", "environment", "secrets", "security_opt"):
+        assert slim[key] == api[key], key
+    assert slim["ports"][0].startswith("127.0.0.1:")
+    assert slim["ports"][0] != api["ports"][0]
 
 
 def test_compose_secret_files_are_git_ignored_and_only_examples_are_committed() -> None:

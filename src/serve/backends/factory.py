@@ -6,7 +6,6 @@ from loguru import logger
 
 from src.serve.artifact import LoadedArtifact, load_pipeline
 from src.serve.backends.base import Backend, Row
-from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import ArtifactError, NoOnnxError
 from src.serve.settings import Settings
 
@@ -45,6 +44,9 @@ def create_backend(artifact: LoadedArtifact, probe_row: Row, settings: Settings)
                 "ONNX backend not used, serving with scikit-learn: {}",
                 why_not.message,
             )
+    # Imported here: scikit-learn, SciPy and pandas load only when a pickle is served.
+    from src.serve.backends.sklearn import SklearnBackend
+
     pipeline = artifact.pipeline
     if pipeline is None:
         pipeline = load_pipeline(artifact.ref, artifact.metadata)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import sklearn
 
-from src.serve import artifact as artifact_module
 from src.serve.artifact import ArtifactRef, load_artifact, read_metadata, resolve
 from src.serve.errors import (
     ArtifactNotFoundError,
@@ -205,7 +204,7 @@ def test_sha256_mismatch_is_refused_before_deserialising(iris: BuiltArtifact) ->
     data[len(data) // 2] ^= 0xFF  # same size, one flipped byte
     model.write_bytes(bytes(data))
     with (
-        mock.patch.object(artifact_module.joblib, "load") as load,
+        mock.patch.object(joblib, "load") as load,
         pytest.raises(IntegrityError, match=r"sha256 of model\.joblib does not match"),
     ):
         load_artifact(_ref(iris))

@@ -24,7 +24,6 @@ import joblib
 import pytest
 import sklearn
 
-from src.serve import artifact as artifact_module
 from src.serve.app import create_app
 from tests.artifact_factory import BuiltArtifact, new_version, set_latest, sha256_file
 from tests.unit_tests.serve.hardening_support import (
@@ -362,7 +361,7 @@ def test_an_incompatible_sklearn_artifact_is_never_unpickled(
     artifacts: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[object] = []
-    monkeypatch.setattr(artifact_module.joblib, "load", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: calls.append(a))
     _publish_broken(artifacts, incompatible_sklearn, True)
     with AppClient(create_app(signed_settings(artifacts))) as client:
         assert client.get("/health").status_code == 503

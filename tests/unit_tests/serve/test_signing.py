@@ -13,7 +13,6 @@ from pathlib import Path
 import joblib
 import pytest
 
-from src.serve import artifact as artifact_module
 from src.serve.app import create_app
 from src.serve.artifact import ArtifactRef, load_artifact
 from src.serve.errors import (
@@ -72,7 +71,7 @@ def no_unpickling(monkeypatch: pytest.MonkeyPatch) -> list[object]:
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(artifact_module.joblib, "load", recording_load)
+    monkeypatch.setattr(joblib, "load", recording_load)
     return calls
 
 
