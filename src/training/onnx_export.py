@@ -60,8 +60,12 @@ class OnnxResult:
         return self.model_bytes is not None
 
     def summary(self) -> dict[str, Any]:
-        """The compact ``onnx`` entry of a candidate in ``metrics.candidates``."""
-        return {"precision": self.info.get("precision"), "reason": self.info.get("reason")}
+        """The compact ``onnx`` entry of a candidate in ``metrics.candidates``: precision or
+        reason, and the parity figures of the published (else the float32) attempt."""
+        entry = {"precision": self.info.get("precision"), "reason": self.info.get("reason")}
+        if "parity" in self.info:
+            entry["parity"] = self.info["parity"]
+        return entry
 
 
 def not_exported(reason: str) -> OnnxResult:
@@ -202,6 +206,18 @@ def _parity(
     return parity, None
 
 
+def _describe(exc: BaseException) -> str:
+    """``Type: first line`` of an error, and of the error that caused it (skl2onnx often
+    wraps the telling one)."""
+    lines = str(exc).strip().splitlines() or [""]
+    text = f"{type(exc).__name__}: {lines[0][:300]}"
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        cause_lines = str(cause).strip().splitlines() or [""]
+        text += f" (caused by {type(cause).__name__}: {cause_lines[0][:200]})"
+    return text
+
+
 def _export_at(
     model: Any,
     spec: FeatureSpec,
@@ -219,9 +235,7 @@ def _export_at(
         session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
         parity, failure = _parity(session, model, X_test, spec, task, precision)
     except Exception as exc:  # any converter/runtime failure means "not at this precision"
-        return not_exported(
-            f"conversion failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-        )
+        return not_exported(f"conversion failed: {_describe(exc)}")
     if failure is not None:
         result = not_exported(failure)
         result.info["parity"] = parity
