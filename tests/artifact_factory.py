@@ -105,12 +105,14 @@ def build_iris_artifact(
     estimator: Any | None = None,
     with_onnx: bool = False,
     scale: bool = True,
+    onnx_precision: str = "float32",
 ) -> BuiltArtifact:
     """Fit a tiny iris pipeline and publish it under ``root`` per docs/artifact.md.
 
     ``C`` changes the default LogisticRegression (so two versions predict slightly
     differently); ``estimator`` replaces the scaler + LogisticRegression (e.g. a forest);
     ``with_onnx`` also exports ``model.onnx`` (skl2onnx, zipmap off) with its parity figures;
+    ``onnx_precision="float64"`` exports a double-precision graph instead;
     ``scale=False`` leaves out the StandardScaler (tree models: a float32 scaler in ONNX moves
     values across split thresholds, so a scaled forest fails parity);
     ``metadata_overrides`` replaces top-level metadata fields after hashing (for fault tests);
@@ -130,7 +132,7 @@ def build_iris_artifact(
     joblib.dump(pipeline, model_path)
 
     onnx_entry = (
-        export_onnx(pipeline, features, directory / "model.onnx")
+        export_onnx(pipeline, features, directory / "model.onnx", onnx_precision)
         if with_onnx
         else {"path": None, "reason": "not exported by the test factory"}
     )
@@ -206,13 +208,16 @@ def build_iris_artifact(
     return BuiltArtifact(root, model_name, model_version, directory, metadata)
 
 
-def export_onnx(pipeline: Pipeline, features: pd.DataFrame, path: Path) -> dict[str, Any]:
-    """Convert ``pipeline`` to ONNX at ``path`` and return its metadata entry with parity."""
+def export_onnx(
+    pipeline: Pipeline, features: pd.DataFrame, path: Path, precision: str = "float32"
+) -> dict[str, Any]:
+    """Convert ``pipeline`` to ONNX at ``path`` (a ``precision`` graph: float32 or float64)
+    and return its metadata entry with parity."""
     # Imported here: only tests that ask for ONNX need the converter.
     import onnxruntime as ort
     import skl2onnx
 
-    inputs = features.to_numpy(dtype=np.float32)
+    inputs = features.to_numpy(dtype=np.dtype(precision))
     model = skl2onnx.to_onnx(
         pipeline, inputs[:1], options={type(pipeline.steps[-1][1]): {"zipmap": False}}
     )
@@ -225,6 +230,7 @@ def export_onnx(pipeline: Pipeline, features: pd.DataFrame, path: Path) -> dict[
         "sha256": sha256_file(path),
         "opset": int(max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))),
         "converter": f"skl2onnx {skl2onnx.__version__}",
+        "precision": precision,
         "parity": {
             "n_rows": len(inputs),
             "labels_equal": bool((labels == pipeline.predict(features)).all()),

@@ -22,7 +22,7 @@ from src.training.config import CandidateConfig, TrainingConfig
 from src.training.data_sources import read_csv_source
 from src.training.data_validation import ValidatedData, validate_table
 from src.training.errors import ConfigError
-from src.training.estimators import build_estimator
+from src.training.estimators import build_estimator, scales_numeric_features
 from src.training.evaluation import evaluate_model
 from src.training.features import FeatureSpec, build_preprocessor
 from src.training.metrics import Task
@@ -121,9 +121,14 @@ class Trainer(ABC):
         return build_estimator(candidate.estimator, candidate.params, self.config.random_seed)
 
     def build_pipeline(self, spec: FeatureSpec, candidate: CandidateConfig) -> Pipeline:
-        """Preprocessing + estimator in one Pipeline (steps ``preprocess`` and ``model``)."""
+        """Preprocessing + estimator in one Pipeline (steps ``preprocess`` and ``model``);
+        the preprocessing depends on the estimator family (`scales_numeric_features`)."""
+        scale = scales_numeric_features(candidate.estimator)
         return Pipeline(
-            [("preprocess", build_preprocessor(spec)), ("model", self.build_estimator(candidate))]
+            [
+                ("preprocess", build_preprocessor(spec, scale=scale)),
+                ("model", self.build_estimator(candidate)),
+            ]
         )
 
     def cv_splitter(self) -> KFold | StratifiedKFold:

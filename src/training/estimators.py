@@ -48,6 +48,24 @@ ALLOWED_ESTIMATORS: dict[str, str] = {
 }
 _BY_PATH = {path: short for short, path in ALLOWED_ESTIMATORS.items()}
 
+#: tree-based estimators: their splits compare one feature with a threshold, so scaling changes
+#: nothing they learn, and a float32 ONNX scaler in front of them rounds values across split
+#: thresholds (the compiled graph then fails its parity check)
+TREE_BASED: frozenset[str] = frozenset(
+    {
+        "DecisionTreeClassifier",
+        "DecisionTreeRegressor",
+        "RandomForestClassifier",
+        "RandomForestRegressor",
+        "ExtraTreesClassifier",
+        "ExtraTreesRegressor",
+        "GradientBoostingClassifier",
+        "GradientBoostingRegressor",
+        "HistGradientBoostingClassifier",
+        "HistGradientBoostingRegressor",
+    }
+)
+
 
 def resolve_estimator(name: str, field: str = "estimator") -> str:
     """Return the dotted class path for ``name`` (short name or dotted path on the allow-list)."""
@@ -59,6 +77,16 @@ def resolve_estimator(name: str, field: str = "estimator") -> str:
         field,
         f"unknown estimator {name!r}; allowed: {', '.join(sorted(ALLOWED_ESTIMATORS))}",
     )
+
+
+def scales_numeric_features(name: str) -> bool:
+    """Whether the preprocessing in front of estimator ``name`` standard-scales numbers.
+
+    The one place that decides preprocessing per estimator family: every estimator gets
+    imputation and one-hot encoding; all but the tree-based ones (`TREE_BASED`) also get a
+    `StandardScaler`.
+    """
+    return _BY_PATH.get(resolve_estimator(name), name) not in TREE_BASED
 
 
 def estimator_class(name: str) -> type[BaseEstimator]:

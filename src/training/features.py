@@ -57,13 +57,16 @@ class FeatureSpec:
         return not self.categorical
 
 
-def numeric_preprocessor() -> Pipeline:
-    """Median imputation then standard scaling."""
+def numeric_preprocessor(scale: bool = True) -> Pipeline:
+    """Median imputation, then standard scaling when ``scale``."""
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    steps: list[tuple[str, TransformerMixin]] = [("impute", SimpleImputer(strategy="median"))]
+    if scale:
+        steps.append(("scale", StandardScaler()))
+    return Pipeline(steps)
 
 
 def categorical_preprocessor() -> Pipeline:
@@ -83,20 +86,21 @@ def categorical_preprocessor() -> Pipeline:
     )
 
 
-def build_preprocessor(spec: FeatureSpec) -> TransformerMixin:
-    """Preprocessing for ``spec``.
+def build_preprocessor(spec: FeatureSpec, *, scale: bool = True) -> TransformerMixin:
+    """Preprocessing for ``spec``; ``scale`` adds a StandardScaler after the numeric imputer
+    (`estimators.scales_numeric_features` decides it per estimator).
 
-    All-numeric inputs get a plain imputer + scaler (so the pipeline also accepts a float
-    numpy array in feature order); mixed inputs get a ColumnTransformer that one-hot encodes
-    the categorical columns (so the pipeline needs a DataFrame with the feature names).
+    All-numeric inputs get a plain imputer (+ scaler) pipeline (so the pipeline also accepts a
+    float numpy array in feature order); mixed inputs get a ColumnTransformer that one-hot
+    encodes the categorical columns (so the pipeline needs a DataFrame with the feature names).
     """
     from sklearn.compose import ColumnTransformer
 
     if spec.all_numeric:
-        return numeric_preprocessor()
+        return numeric_preprocessor(scale)
     parts = []
     if spec.numeric:
-        parts.append(("numeric", numeric_preprocessor(), spec.numeric))
+        parts.append(("numeric", numeric_preprocessor(scale), spec.numeric))
     parts.append(("categorical", categorical_preprocessor(), spec.categorical))
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)
 

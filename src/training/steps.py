@@ -24,7 +24,7 @@ from src.training.evaluation import Scored, cv_score_in_metric_units, select_bes
 from src.training.features import FeatureSpec, imputed_features
 from src.training.metadata import RunInfo, build_draft
 from src.training.metrics import METRICS
-from src.training.onnx_export import OnnxResult, export_onnx, not_exported
+from src.training.onnx_export import OnnxResult, compile_onnx, export_onnx, not_exported
 from src.training.publish import serialize_model
 from src.training.quality_gate import GateResult, check_quality_gate
 from src.training.reference_stats import feature_references, target_reference
@@ -184,13 +184,25 @@ def evaluate_best(
     run: RunInfo,
 ) -> Evaluation:
     """Held-out metrics, the quality-gate verdict, ONNX export + parity, reference statistics
-    and draft metadata. ``results`` are in config order (`in_config_order`)."""
+    and draft metadata. ``results`` are in config order (`in_config_order`).
+
+    Every candidate's pipeline is compiled and parity-checked too (only the best one's graph
+    is published): ``metrics.candidates[].onnx`` records the precision each would be served
+    at, or why it would not be compiled."""
     config = trainer.config
     spec = loaded.data.spec
     model = best.model
     test_metrics = trainer.evaluate(model, split.X_test, split.y_test)
+    candidates = [r.summary() for r in results]
     if config.export_onnx:
         onnx = export_onnx(model, spec, split.X_test, trainer.task)
+        for entry, result in zip(candidates, results, strict=True):
+            compiled = (
+                onnx
+                if result is best
+                else compile_onnx(result.model, spec, split.X_test, trainer.task)
+            )
+            entry["onnx"] = compiled.summary()
     else:
         onnx = not_exported("disabled in the config (export_onnx: false)")
     gate = check_quality_gate(config, test_metrics)
@@ -207,7 +219,7 @@ def evaluate_best(
         selection_metric=config.metric,
         best_candidate=best.name,
         test_metrics=test_metrics,
-        candidates=[r.summary() for r in results],
+        candidates=candidates,
         data={
             "source": loaded.source,
             "fingerprint": loaded.fingerprint,

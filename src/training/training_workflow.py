@@ -190,9 +190,19 @@ class TrainingWorkflow(FlowSpec):
         self.gate = evaluation.gate
         onnx = evaluation.onnx.info
         if onnx.get("path"):
-            print(f"ONNX export ok ({onnx['converter']}, opset {onnx['opset']}): {onnx['parity']}")
+            print(
+                f"ONNX export ok ({onnx['converter']}, opset {onnx['opset']}, "
+                f"{onnx['precision']}): {onnx['parity']}"
+            )
         else:
             print(f"ONNX not exported: {onnx['reason']}")
+        for candidate in self.metadata["metrics"]["candidates"]:
+            if "onnx" in candidate:
+                compiled = candidate["onnx"]
+                print(
+                    f"ONNX of candidate {candidate['name']}: "
+                    f"{compiled['precision'] or 'not compiled: ' + compiled['reason']}"
+                )
         render_card(
             build_report(self.metadata, list(self.data_split.y_test), evaluation.predictions)
         )

@@ -1,7 +1,8 @@
 """CSVTrainer: any CSV (local path or http(s) URL), classification or regression, by config.
 
 Numeric and categorical columns are detected from the data or listed in the config; missing
-values are imputed, categories one-hot encoded and numbers scaled inside the saved Pipeline.
+values are imputed, categories one-hot encoded and numbers scaled (except in front of
+tree-based estimators) inside the saved Pipeline.
 """
 
 from __future__ import annotations

@@ -48,3 +48,26 @@ def test_the_config_wins_over_trainer_defaults_but_not_over_a_fixed_task():
     csv = get_trainer_class("CSVTrainer")
     with pytest.raises(ConfigError, match="task: trainer CSVTrainer needs task"):
         csv.resolve_config(schema_only(trainer="CSVTrainer"))
+
+
+def _preprocess_steps(estimator: str) -> list[str]:
+    from src.training.config import CandidateConfig
+    from src.training.features import Feature, FeatureSpec
+
+    spec = FeatureSpec((Feature("a", "number"), Feature("b", "number")))
+    trainer = get_trainer_class("IrisClassifier")(schema_only())
+    pipeline = trainer.build_pipeline(spec, CandidateConfig(name="c", estimator=estimator))
+    return [type(step).__name__ for _, step in pipeline.named_steps["preprocess"].steps]
+
+
+@pytest.mark.parametrize(
+    ("estimator", "steps"),
+    [
+        ("RandomForestClassifier", ["SimpleImputer"]),
+        ("sklearn.ensemble.GradientBoostingRegressor", ["SimpleImputer"]),
+        ("LogisticRegression", ["SimpleImputer", "StandardScaler"]),
+        ("KNeighborsClassifier", ["SimpleImputer", "StandardScaler"]),
+    ],
+)
+def test_pipelines_scale_numbers_except_in_front_of_trees(estimator: str, steps: list[str]):
+    assert _preprocess_steps(estimator) == steps

@@ -33,6 +33,31 @@ def test_training_pipelines_impute_every_feature() -> None:
     assert imputed_features(model, numeric) == ["area", "rooms"]
 
 
+def _step_types(transformer: object) -> list[str]:
+    """The class names of a (nested) preprocessing pipeline's steps, branch by branch."""
+    if isinstance(transformer, ColumnTransformer):
+        return [f"{name}:{'+'.join(_step_types(t))}" for name, t, _ in transformer.transformers]
+    if isinstance(transformer, Pipeline):
+        return [type(step).__name__ for _, step in transformer.steps]
+    return [type(transformer).__name__]
+
+
+def test_scaling_is_optional_and_imputation_and_one_hot_stay() -> None:
+    numeric = FeatureSpec((Feature("area", "number"), Feature("rooms", "integer")))
+    assert _step_types(build_preprocessor(numeric)) == ["SimpleImputer", "StandardScaler"]
+    assert _step_types(build_preprocessor(numeric, scale=False)) == ["SimpleImputer"]
+    assert _step_types(build_preprocessor(MIXED, scale=False)) == [
+        "numeric:SimpleImputer",
+        "categorical:SimpleImputer+OneHotEncoder",
+    ]
+    unscaled = fitted(build_preprocessor(MIXED, scale=False))
+    assert imputed_features(unscaled, MIXED) == ["area", "rooms", "zone"]
+    # numbers pass through unscaled (the NaN imputed with the median), categories one-hot
+    out = unscaled.named_steps["pre"].transform(FRAME)
+    np.testing.assert_array_equal(out[:, 0], [50.0, 80.0, 80.0, 95.0])
+    np.testing.assert_array_equal(out[:, 1], FRAME["rooms"])
+
+
 def test_a_branch_without_an_imputer_imputes_nothing() -> None:
     preprocessor = ColumnTransformer(
         [

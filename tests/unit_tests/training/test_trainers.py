@@ -159,6 +159,51 @@ def test_house_prices_example_config_runs_offline(tmp_path, metadata_schema, mon
     assert {"MSZoning", "LotConfig", "BldgType", "Exterior1st"} <= set(spec.categorical)
     published = publish_outcome(outcome, tmp_path)
     jsonschema.validate(published.metadata, metadata_schema)
+    # every candidate, the forest included, compiles to a parity-passing float32 graph
+    compiled = {c["name"]: c["onnx"] for c in published.metadata["metrics"]["candidates"]}
+    assert list(compiled) == ["linear_regression", "ridge", "random_forest"]
+    for entry in compiled.values():
+        assert (entry["precision"], entry["reason"]) == ("float32", None)
+        assert entry["parity"]["max_rel_error"] <= 1e-5
+
+
+def test_house_prices_forest_candidate_publishes_its_onnx_graph(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    from src.training.config_loader import load_config
+
+    config = load_config("src/training/configs/house_prices.yaml")
+    forest = [c for c in config.candidates if c.estimator == "RandomForestRegressor"]
+    outcome = train_and_evaluate(config.model_copy(update={"candidates": forest}))
+    preprocess = outcome.best.model.named_steps["preprocess"]
+    numeric_steps = [name for name, _ in preprocess.named_transformers_["numeric"].steps]
+    assert numeric_steps == ["impute"]  # no scaler in front of the forest
+    published = publish_outcome(outcome, tmp_path)
+    onnx = published.metadata["onnx"]
+    assert onnx["path"] == "model.onnx"
+    assert onnx["precision"] == "float32"
+    assert onnx["parity"]["n_rows"] == 80
+    assert onnx["parity"]["max_rel_error"] <= 1e-5
+    session = ort.InferenceSession(
+        (published.directory / "model.onnx").read_bytes(), providers=["CPUExecutionProvider"]
+    )
+    x_test = outcome.split.X_test
+    got = session.run(None, onnx_feeds(x_test, outcome.loaded.data.spec))[0].ravel()
+    np.testing.assert_allclose(got, outcome.best.model.predict(x_test), rtol=1e-5)
+
+
+def test_default_iris_config_compiles_every_candidate():
+    from src.training.config import DEFAULT_CONFIG_PATH
+    from src.training.config_loader import load_config
+
+    outcome = train_and_evaluate(load_config(REPO / DEFAULT_CONFIG_PATH))
+    compiled = {
+        c["name"]: c["onnx"] for c in outcome.evaluation.draft_metadata["metrics"]["candidates"]
+    }
+    assert list(compiled) == ["logistic_regression", "random_forest", "knn"]
+    for entry in compiled.values():
+        assert (entry["precision"], entry["reason"]) == ("float32", None)
+        assert entry["parity"]["labels_equal"] is True
+        assert entry["parity"]["max_abs_prob_diff"] <= 1e-5
 
 
 def test_diabetes_example(tmp_path, metadata_schema):

@@ -344,3 +344,29 @@ def test_a_graph_whose_inputs_do_not_match_the_features_falls_back(artifacts: Pa
         build_loaded_model(
             ref, make_settings(artifacts, model_name="fruit", inference_backend="onnx")
         )
+
+
+def test_a_float64_graph_answers_predict_like_scikit_learn(
+    clean_env: pytest.MonkeyPatch, artifacts: Path
+) -> None:
+    built = build_iris_artifact(artifacts, with_onnx=True, onnx_precision="float64")
+    assert built.metadata["onnx"]["precision"] == "float64"
+    model = build_loaded_model(resolve(artifacts, "iris_classifier"), make_settings(artifacts))
+    assert isinstance(model.backend, OnnxBackend)
+    assert model.backend._session.get_inputs()[0].type == "tensor(double)"
+    with app_client(artifacts, inference_backend="onnx") as onnx_client:
+        assert onnx_client.get("/health").json()["backend"] == "onnx"
+        onnx_batch = _predict_all(onnx_client)
+        onnx_single = [
+            onnx_client.post("/predict", json=record, headers=AUTH).json()
+            for record in iris_records()[::10]
+        ]
+    pipeline = joblib.load(built.directory / "model.joblib")
+    frame, _ = iris_frame()
+    expected = pipeline.predict_proba(frame)
+    labels = pipeline.predict(frame)
+    assert [p["prediction"] for p in onnx_batch] == list(labels)
+    assert [p["prediction"] for p in onnx_single] == list(labels[::10])
+    got = np.array([[p["probabilities"][c] for c in pipeline.classes_] for p in onnx_batch])
+    # fed doubles: far closer to scikit-learn than a float32 graph's ~1e-7
+    assert np.abs(got - expected).max() < 1e-12
