@@ -10,6 +10,7 @@ on shutdown (e.g. to drain a queue).
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -63,6 +64,10 @@ class InferenceService:
         once and the thread is abandoned (it finishes on its own; threads cannot be killed).
         """
         if len(rows) <= model.inline_max_rows:
+            # One step back to the event loop first: a request read, predicted and answered
+            # in a single task step starved other connections at saturation (p99 at 64
+            # clients 10-20x the median; with this yield about 2-3x, docs/performance.md).
+            await asyncio.sleep(0)
             return self.predict_and_notify(model, rows)
         return await self.run_in_thread(model, self.predict_and_notify, model, rows)
 

@@ -173,3 +173,23 @@ def test_calls_of_one_model_still_share_its_slots(model: LoadedModel) -> None:
         return waited
 
     assert run_scenario(scenario())
+
+
+def test_an_inline_call_lets_the_event_loop_run_other_work_first(model: LoadedModel) -> None:
+    inline = dataclasses.replace(model, backend=EchoBackend(), inline_max_rows=1)
+    service = _service()
+    order: list[str] = []
+
+    async def other_request() -> None:
+        order.append("other")
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().call_soon(order.append, "ready callback")
+        other = asyncio.ensure_future(other_request())  # ready to run, queued before the call
+        (answer,) = await service.infer(inline, [(1, 0, 0, 0)])
+        order.append(f"predicted {answer.prediction}")
+        await other
+
+    run_scenario(scenario())
+    # the prediction waited one step: work that was already queued (other connections) ran
+    assert order == ["ready callback", "other", "predicted 10"]
