@@ -16,6 +16,7 @@ of going through loguru's record machinery, which cost a third of a request's CP
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 import time
@@ -59,7 +60,7 @@ class AccessLog:
         self._second_text = ("", "")
         self._flusher: threading.Thread | None = None
         self._wake = threading.Event()
-        atexit.register(self.flush)
+        atexit.register(self._flush_at_exit)
         os.register_at_fork(after_in_child=self._forget_flusher)
 
     @property
@@ -162,6 +163,10 @@ class AccessLog:
         else:
             stream.write(data.decode("utf-8", "replace"))
             stream.flush()
+
+    def _flush_at_exit(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # stderr may be closed by then
+            self.flush()
 
     # --- the periodic flush -------------------------------------------------------------------
 
