@@ -437,6 +437,7 @@ def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
         out["forest c=1 p99 rise with batching (ms)"] = {
             "value": round(rise, 2), "target": f"<= {bound}", "met": rise <= bound,
         }  # fmt: skip
+    tail_ratios(results, out)
     big = find(results, model="iris", server="service", backend="onnx",
                endpoint="/predict/batch", rows=1000)  # fmt: skip
     if big:
@@ -448,6 +449,57 @@ def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
                 big.scenario.rows / big.cpu_us_per_req * 1e6
             )
     return out
+
+
+#: Fair at saturation: no request waits much longer than the typical one (p99 / p50).
+TAIL_P99_OVER_P50 = 3.0
+#: The inline ONNX path's tail next to the bare ONNX floor's, same load (p99 / p99).
+TAIL_P99_OVER_FLOOR = 3.0
+TAIL_CONCURRENCY = 64
+
+
+def tail_ratios(results: list[Result], out: dict[str, dict[str, Any]]) -> None:
+    """The tail at saturation: p99 / p50 of the service on each backend at c=64, and the ONNX
+    backend's p99 over the bare ONNX floor's (lower is better; "<= target")."""
+
+    def at_most(name: str, value: float, target: float) -> None:
+        out[name] = {"value": round(value, 2), "target": f"<= {target:g}", "met": value <= target}
+
+    for backend in ("onnx", "sklearn"):
+        for batching in (False, True):
+            run = find(results, model="iris", server="service", backend=backend,
+                       batching=batching, endpoint="/predict", concurrency=TAIL_CONCURRENCY,
+                       prediction_log=False)  # fmt: skip
+            if run and run.p50_ms > 0:
+                at_most(f"iris c=64 {run.scenario.label} p99 / p50", run.p99_ms / run.p50_ms,
+                        TAIL_P99_OVER_P50)  # fmt: skip
+    onnx = find(results, model="iris", server="service", backend="onnx", batching=False,
+                endpoint="/predict", concurrency=TAIL_CONCURRENCY)  # fmt: skip
+    floor = find(results, model="iris", server="onnx-floor", concurrency=TAIL_CONCURRENCY)
+    if onnx and floor and floor.p99_ms > 0:
+        at_most("iris c=64 service[onnx] p99 / onnx floor p99", onnx.p99_ms / floor.p99_ms,
+                TAIL_P99_OVER_FLOOR)  # fmt: skip
+
+
+def tail_table(report: dict[str, Any]) -> list[str]:
+    """Markdown rows: every /predict run at c=64 (floors and service), p50, p99 and their ratio."""
+    lines = [
+        "",
+        f"## The tail at saturation (c={TAIL_CONCURRENCY})",
+        "",
+        "| model | server | req/s | p50 ms | p99 ms | p99 / p50 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in report["runs"]:
+        s = row["scenario"]
+        if s["concurrency"] != TAIL_CONCURRENCY or s["endpoint"] != "/predict":
+            continue
+        ratio = row["p99_ms"] / row["p50_ms"] if row["p50_ms"] > 0 else float("nan")
+        lines.append(
+            f"| {s['model']} | {Scenario(**s).label} | {row['req_per_s']:.0f} | "
+            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {ratio:.1f} |"
+        )
+    return lines if len(lines) > 5 else []
 
 
 def library_versions() -> dict[str, str]:
@@ -494,6 +546,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{row['req_per_s']:.0f} | {row['rows_per_s']:.0f} | {row['p50_ms']:.2f} | "
             f"{row['p99_ms']:.2f} | {row['errors']} | {row.get('cpu_us_per_req', 0):.0f} |"
         )
+    lines += tail_table(report)
     lines += ["", "## Targets (same-run ratios)", "",
               "Per core: the same ratio in requests (rows) per server CPU-second.", "",
               "| target | value | goal | met | per core |",

@@ -32,6 +32,7 @@ from loguru import logger
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route
 
+from src.serve.access_log import ACCESS_LOG
 from src.serve.auth import Authenticator
 from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.dataplane import DataPlane
@@ -80,6 +81,15 @@ DESCRIPTION = (
     "(`Authorization: Bearer <key>` or `X-API-Key: <key>`). The request schemas below are "
     "those of the model loaded when this page was generated."
 )
+
+
+def _configure_logging(settings: Settings) -> None:
+    configure_logging(
+        settings.log_level,
+        settings.log_json,
+        access_buffer_bytes=settings.access_log_buffer_bytes,
+        access_flush_seconds=settings.access_log_flush_seconds,
+    )
 
 
 def _log_startup(settings: Settings) -> None:
@@ -170,7 +180,7 @@ def create_app(
     by default the micro-batcher when ``BATCH_MAX_SIZE`` > 1, else the plain service.
     """
     settings = settings or load_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    _configure_logging(settings)
     metrics = Metrics(API_VERSION)
     hooks = HookRegistry()
     hooks.add(PredictionMetricsHook(metrics))
@@ -238,7 +248,8 @@ def create_app(
             if monitoring is not None:
                 monitoring.close()
             metrics.process_exiting()
-            logger.info("shutdown complete")
+            logger.info("shutdown complete")  # after the access log's pending lines
+            ACCESS_LOG.flush()
 
     app = ServeApp(  # FastAPI, plus the lean POST /predict(/batch) adapter (serve_app.py)
         title="MLOps toolset model server",
@@ -314,7 +325,7 @@ def main() -> int:
     except SettingsError as exc:
         sys.stderr.write(f"serve: invalid settings: {exc}\n")
         return 2
-    configure_logging(settings.log_level, settings.log_json)
+    _configure_logging(settings)
     _finish_on_signals()
     options: dict[str, Any] = {
         "host": settings.fastapi_host,

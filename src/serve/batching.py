@@ -180,7 +180,7 @@ class MicroBatcher(InferenceService):
             if len(rows) <= model.inline_max_rows:
                 results = self._predict_isolated(model, rows)
             else:
-                results = await self.run_in_thread(self._predict_isolated, model, rows)
+                results = await self.run_in_thread(model, self._predict_isolated, model, rows)
         except asyncio.CancelledError:
             for pending in group:
                 pending.future.cancel()

@@ -10,6 +10,8 @@ on shutdown (e.g. to drain a queue).
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -25,24 +27,27 @@ T = TypeVar("T")
 class InferenceService:
     """Predict each request's rows in the thread pool, then notify the hooks.
 
-    At most ``threads`` predictions run at once (``INFERENCE_THREADS``, default 1): the GIL
-    lets one thread run Python at a time anyway, and several threads fighting for it made
-    1,000-row batches 1.5x more expensive (docs/performance.md). Further calls wait their turn.
+    At most ``threads`` predictions of one model run at once (``INFERENCE_THREADS``, default
+    1): the GIL lets one thread run Python at a time anyway, and several threads fighting for
+    it made 1,000-row batches 1.5x more expensive (docs/performance.md). Further calls wait
+    their turn. Each loaded model has its own slots, so after a hot swap the new model is never
+    held up by calls still running on the old one.
     """
 
     def __init__(self, hooks: HookRegistry, *, threads: int = 1) -> None:
         self.hooks = hooks
         self.threads = threads
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    async def run_in_thread(self, func: Callable[..., T], *args: Any) -> T:
-        """``func(*args)`` in a worker thread, at most ``threads`` at a time; cancellable
-        (the caller stops waiting, the thread finishes on its own)."""
-        if self._limiter is None:  # created in the running event loop (anyio needs one)
-            self._limiter = anyio.CapacityLimiter(self.threads)
-        return await anyio.to_thread.run_sync(
-            func, *args, abandon_on_cancel=True, limiter=self._limiter
+        self._limiters: weakref.WeakKeyDictionary[LoadedModel, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
         )
+
+    async def run_in_thread(self, model: LoadedModel, func: Callable[..., T], *args: Any) -> T:
+        """``func(*args)`` in a worker thread, at most ``threads`` at a time for ``model``;
+        cancellable (the caller stops waiting, the thread finishes on its own)."""
+        limiter = self._limiters.get(model)
+        if limiter is None:  # created in the running event loop (anyio needs one)
+            limiter = self._limiters[model] = anyio.CapacityLimiter(self.threads)
+        return await anyio.to_thread.run_sync(func, *args, abandon_on_cancel=True, limiter=limiter)
 
     def predict_and_notify(self, model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
         """Predict ``rows`` with ``model`` and tell the hooks (runs in a worker thread)."""
@@ -59,8 +64,12 @@ class InferenceService:
         once and the thread is abandoned (it finishes on its own; threads cannot be killed).
         """
         if len(rows) <= model.inline_max_rows:
+            # One step back to the event loop first: a request read, predicted and answered
+            # in a single task step starved other connections at saturation (p99 at 64
+            # clients 10-20x the median; with this yield about 2-3x, docs/performance.md).
+            await asyncio.sleep(0)
             return self.predict_and_notify(model, rows)
-        return await self.run_in_thread(self.predict_and_notify, model, rows)
+        return await self.run_in_thread(model, self.predict_and_notify, model, rows)
 
     def row_arriving(self) -> None:
         """A single-row request has arrived and its row is being read (no-op here).

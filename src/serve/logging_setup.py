@@ -3,6 +3,10 @@
 Stdlib loggers (uvicorn's included) are routed through loguru. Every record carries
 ``extra.request_id`` ("-" outside a request); the middleware binds the real one with
 ``logger.contextualize``. Nothing here ever logs API keys or request bodies.
+
+The one line per request does not go through loguru: :data:`~src.serve.access_log.ACCESS_LOG`
+writes it in blocks, in the same format, to the same stream. Every other line writes the
+access log's pending lines first, so stderr keeps the order in which things happened.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any, TextIO
 import orjson
 from loguru import logger
 
+from src.serve.access_log import ACCESS_LOG, DEFAULT_BUFFER_BYTES, DEFAULT_FLUSH_SECONDS
+
 TEXT_FORMAT = (
     "<green>{time:YYYY-MM-DDTHH:mm:ss.SSSZZ}</green> | <level>{level: <8}</level> | "
     "{extra[request_id]} | <cyan>{name}</cyan> | <level>{message}</level>"
@@ -24,6 +30,7 @@ ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "fastapi", "asyncio")
 # The middleware writes the one line per request; uvicorn's access log stays off (uvicorn
 # only writes it when this logger has handlers, its own or inherited).
 SILENCED_LOGGERS = ("uvicorn.access",)
+ACCESS_LEVEL_NO = 20  # INFO: the access log is written at this level or below
 
 
 class InterceptHandler(logging.Handler):
@@ -61,19 +68,54 @@ class JsonSink:
         if record["exception"] is not None:
             exc_type, exc, tb = record["exception"]
             entry["exception"] = "".join(traceback.format_exception(exc_type, exc, tb))
+        ACCESS_LOG.flush()
         self.stream.write(orjson.dumps(entry, default=str).decode() + "\n")
         self.stream.flush()
 
 
-def configure_logging(level: str = "INFO", json: bool = False) -> None:
-    """(Re)configure loguru's single stderr sink and route stdlib logging through it."""
+class TextStream:
+    """The text sink's stream: the access log's pending lines go out before each line."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, message: str) -> None:
+        """Write one formatted line (after the pending access lines)."""
+        ACCESS_LOG.flush()
+        self.stream.write(message)
+
+    def flush(self) -> None:
+        """Flush the underlying stream."""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        """Colours only on a terminal, as for the stream itself."""
+        return self.stream.isatty()
+
+
+def configure_logging(
+    level: str = "INFO",
+    json: bool = False,
+    *,
+    access_buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+    access_flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+) -> None:
+    """(Re)configure loguru's single stderr sink and the access log, and route stdlib
+    logging through loguru."""
     logger.remove()
     logger.configure(extra={"request_id": "-"})
+    access_on = logger.level(level).no <= ACCESS_LEVEL_NO
+    ACCESS_LOG.configure(
+        sys.stderr if access_on else None,
+        json=json,
+        buffer_bytes=access_buffer_bytes,
+        flush_seconds=access_flush_seconds,
+    )
     if json:
         logger.add(JsonSink(sys.stderr), level=level, format="{message}", diagnose=False)
     else:
         logger.add(
-            sys.stderr,
+            TextStream(sys.stderr),
             level=level,
             format=TEXT_FORMAT,
             backtrace=False,

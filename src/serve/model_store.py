@@ -20,6 +20,7 @@ from loguru import logger
 
 from src.serve.artifact import ArtifactRef, resolve, resolve_alias
 from src.serve.errors import ArtifactError, ArtifactNotFoundError, ModelLoadError
+from src.serve.heap import settle_heap
 from src.serve.hooks import HookRegistry
 from src.serve.loaded_model import LoadedModel, build_loaded_model
 from src.serve.metrics import Metrics
@@ -125,6 +126,10 @@ class ModelStore:
             self._failed.pop(ref.version, None)
             self._last_error = None
             self.hooks.model_loaded(model, previous)
+        del previous  # the replaced model is garbage now, unless a request still holds it
+        if self.settings.gc_freeze:
+            frozen = settle_heap()
+            logger.debug("heap settled after loading {}: {} objects frozen", model.version, frozen)
         for warning in model.warnings:
             logger.warning("model {} {}: library drift: {}", model.name, model.version, warning)
         logger.info(

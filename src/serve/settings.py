@@ -160,6 +160,20 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(False, description="One JSON object per log line instead of text.")
     log_level: LogLevel = Field("INFO", description="Minimum log level.")
+    access_log_buffer_bytes: int = Field(
+        32 * 1024,
+        ge=0,
+        le=16 * 1024 * 1024,
+        description="The access log (one line per request) is written when this many bytes "
+        "are pending (0: every line at once); see docs/serving.md#logging.",
+    )
+    access_log_flush_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="The access log's pending lines are written at least this often: what a "
+        "hard kill (SIGKILL) can lose; a graceful stop loses nothing.",
+    )
     workers: int = Field(
         1,
         ge=1,
@@ -195,8 +209,13 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=64,
-        description="Worker threads that run predictions in each worker process (at most this "
-        "many at once). 1 is fastest under the GIL; see docs/performance.md before raising it.",
+        description="Most predictions of one model running at once in each worker process "
+        "(worker threads). 1 is fastest under the GIL; see docs/performance.md before raising it.",
+    )
+    gc_freeze: bool = Field(
+        True,
+        description="After each model load, collect garbage once and freeze the surviving "
+        "heap out of the garbage collector's reach (fewer full collections: docs/performance.md).",
     )
     batch_max_size: int = Field(
         1,

@@ -272,7 +272,36 @@ def test_two_workers_aggregate_metrics_and_exit_cleanly(
         text = httpx.get(server.url + "/metrics", headers={"Connection": "close"}).text
         assert metric(text, "serve_http_requests_total", route="/predict", status="200") == 30
         assert metric(text, "serve_predictions_total", predicted_class="setosa") == 30
+    assert server.terminate() == 0
     logs = server.logs()
     assert '"logger":"uvicorn.access"' not in logs  # one log line per request: ours
-    assert logs.count('"route":"/predict"') == 30
+    assert logs.count('"route":"/predict"') == 30  # each worker wrote its lines as it stopped
+
+
+def test_access_log_is_written_in_blocks_and_sigterm_loses_no_line(
+    tmp_path: Path, start_server: ServerPool
+) -> None:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    build_iris_artifact(artifacts)
+    server = start_server(artifacts, MODEL_POLL_SECONDS="0", ACCESS_LOG_FLUSH_SECONDS="0.5")
+
+    def access_ids() -> list[str]:
+        return [e["request_id"] for e in server.log_entries() if e.get("route") == "/predict"]
+
+    with httpx.Client(base_url=server.url, headers=AUTH) as http:
+        first = [f"early-{i}" for i in range(20)]
+        for request_id in first:
+            assert http.post("/predict", json={**ROW, "request_id": request_id}).status_code == 200
+        # no shutdown, no other log line: the periodic flush writes them (what a hard kill
+        # cannot lose)
+        wait_for(lambda: access_ids() == first, 5, "the periodic flush", detail=server.log_tail)
+        late = [f"late-{i}" for i in range(300)]
+        for request_id in late:
+            assert http.post("/predict", json={**ROW, "request_id": request_id}).status_code == 200
     assert server.terminate() == 0
+    ids = access_ids()
+    assert ids == first + late  # every line once, in order
+    entries = server.log_entries()
+    stopped = next(i for i, e in enumerate(entries) if e["message"] == "shutdown complete")
+    assert all(e.get("route") != "/predict" for e in entries[stopped:])  # written before it

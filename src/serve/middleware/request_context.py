@@ -1,5 +1,5 @@
-"""The request context (pure ASGI): request id, body limit, version headers, access log,
-request metrics, and the rendering of errors that reach it.
+"""The request context (pure ASGI): request id, body limit, version headers, access log line
+(``access_log.py``), request metrics, and the rendering of errors that reach it.
 
 It wraps the whole app (only the security headers sit outside it), so every response -
 errors, 404s and unexpected exceptions included - carries ``X-Request-ID``,
@@ -17,6 +17,7 @@ log line read it from there, so all of them name the id the client chose.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.serve.access_log import ACCESS_LOG
 from src.serve.api_models import REQUEST_ID_BYTES_RE
 from src.serve.errors import PayloadTooLargeError, ServeError, error_response, render_serve_error
 from src.serve.metrics import UNMATCHED_ROUTE
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from src.serve.state import ServeState
 
 NO_MODEL_VERSION = b"none"
+RANDOM_BLOCK_BYTES = 16 * 256
 
 
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
@@ -44,10 +47,38 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     return new_request_id()
 
 
+class _RandomPool:
+    """``os.urandom`` bytes fetched in blocks: one system call per 256 request ids instead of
+    one each. The pool is dropped in a forked child, which must not reuse its parent's ids."""
+
+    def __init__(self, block: int = RANDOM_BLOCK_BYTES) -> None:
+        self._block = block
+        self._lock = threading.Lock()
+        self._bytes = b""
+        self._offset = 0
+        os.register_at_fork(after_in_child=self._drop)
+
+    def take(self, n: int) -> bytes:
+        """``n`` fresh random bytes (never handed out twice)."""
+        with self._lock:
+            offset = self._offset
+            if offset + n > len(self._bytes):
+                self._bytes, offset = os.urandom(max(self._block, n)), 0
+            self._offset = offset + n
+            return self._bytes[offset : offset + n]
+
+    def _drop(self) -> None:
+        self._lock = threading.Lock()
+        self._bytes, self._offset = b"", 0
+
+
+_RANDOM = _RandomPool()
+
+
 def new_request_id() -> str:
     """A random UUID version 4, as 32 hex digits: ``uuid.uuid4().hex`` without building a
-    ``UUID`` object (about three times cheaper; this runs for every request)."""
-    raw = bytearray(os.urandom(16))
+    ``UUID`` object or a system call per id (this runs for every request)."""
+    raw = bytearray(_RANDOM.take(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     return raw.hex()
@@ -169,15 +200,15 @@ class RequestContextMiddleware:
                 elapsed = time.perf_counter() - started_at
                 route = route_template(scope, self.endpoint_paths)
                 metrics.observe_request(route, scope["method"], status, elapsed)
-                logger.info(
-                    "{method} {route} {status} {latency_ms} ms",
-                    request_id=scope_state["request_id"],  # the client's body id, if adopted
-                    method=scope["method"],
-                    route=route,
-                    status=status,
-                    latency_ms=round(elapsed * 1000, 3),
-                    model_version=self._version(scope_state).decode("ascii", "replace"),
-                )
+                if ACCESS_LOG.enabled:
+                    ACCESS_LOG.write(
+                        scope_state["request_id"],  # the client's body id, if adopted
+                        scope["method"],
+                        route,
+                        status,
+                        round(elapsed * 1000, 3),
+                        self._version(scope_state).decode("ascii", "replace"),
+                    )
 
     def _version(self, scope_state: dict[str, Any]) -> bytes:
         version = scope_state.get("model_version")

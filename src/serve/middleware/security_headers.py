@@ -41,6 +41,11 @@ STATIC_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
 )
 NO_STORE = (b"cache-control", b"no-store")
+API_CSP_BYTES = API_CSP.encode("ascii")
+#: The header names this middleware adds unless the response already has them.
+ADDED_NAMES = frozenset(
+    {*(name for name, _ in STATIC_HEADERS), b"cache-control", b"content-security-policy"}
+)
 INLINE_SCRIPT = re.compile(rb"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script\s*>", re.S | re.I)
 MAX_HTML_BYTES = 1 << 20  # larger HTML is not buffered for hashing (none of ours comes close)
 
@@ -61,15 +66,11 @@ def docs_csp(html: bytes) -> str:
     return DOCS_CSP.format(script_hashes="".join(f" {h}" for h in inline_script_hashes(html)))
 
 
-def _has(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bool:
-    return any(key.lower() == name for key, _ in headers)
-
-
 def _is_html(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    return any(
-        key.lower() == b"content-type" and value.lower().startswith(b"text/html")
-        for key, value in headers
-    )
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            return value.lower().startswith(b"text/html")
+    return False
 
 
 class SecurityHeadersMiddleware:
@@ -78,14 +79,22 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    def _with_headers(self, message: Message, csp: str) -> Message:
+    def _with_headers(self, message: Message, csp: bytes) -> Message:
         headers = list(message.get("headers", ()))
-        headers.extend(h for h in STATIC_HEADERS if not _has(headers, h[0]))
-        if not _has(headers, b"cache-control"):
+        present = {key.lower() for key, _ in headers} & ADDED_NAMES  # one pass (hot path)
+        if present:
+            headers.extend(h for h in STATIC_HEADERS if h[0] not in present)
+            if b"cache-control" not in present:
+                headers.append(NO_STORE)
+            if b"content-security-policy" not in present:
+                headers.append((b"content-security-policy", csp))
+        else:
+            headers.extend(STATIC_HEADERS)
             headers.append(NO_STORE)
-        if not _has(headers, b"content-security-policy"):
-            headers.append((b"content-security-policy", csp.encode("ascii")))
-        return {**message, "headers": headers}
+            headers.append((b"content-security-policy", csp))
+        message = message.copy()
+        message["headers"] = headers
+        return message
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one request (non-HTTP scopes pass straight through)."""
@@ -101,7 +110,7 @@ class SecurityHeadersMiddleware:
                 if _is_html(message.get("headers", ())):
                     held_start = message  # hash the page's inline scripts before sending
                     return
-                await send(self._with_headers(message, API_CSP))
+                await send(self._with_headers(message, API_CSP_BYTES))
                 return
             if held_start is not None and message["type"] == "http.response.body":
                 held_body.append(message.get("body", b""))
@@ -110,7 +119,7 @@ class SecurityHeadersMiddleware:
                     return
                 body = b"".join(held_body)
                 csp = docs_csp(body) if size <= MAX_HTML_BYTES else API_CSP
-                await send(self._with_headers(held_start, csp))
+                await send(self._with_headers(held_start, csp.encode("ascii")))
                 held_start = None
                 held_body.clear()
                 await send({**message, "body": body})

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
+from src.serve.access_log import ACCESS_LOG
 from src.serve.settings import Settings
 from tests.artifact_factory import BuiltArtifact, build_iris_artifact, sign_artifact
 from tests.unit_tests.serve.helpers import SETTINGS_ENV_VARS, AppClient, make_settings
@@ -74,8 +75,8 @@ CLIENT_LOGGERS = ("httpx", "httpcore")  # the test's own HTTP client, not the se
 
 @contextmanager
 def captured_logs(level: str = "TRACE") -> Iterator[io.StringIO]:
-    """Everything the service logs through loguru (message, extras, tracebacks) while the
-    block runs; the test client's own request lines are left out."""
+    """Everything the service logs (loguru's lines with message, extras, tracebacks, and the
+    access lines) while the block runs; the test client's own request lines are left out."""
     stream = io.StringIO()
     handler = logger.add(
         stream,
@@ -86,9 +87,13 @@ def captured_logs(level: str = "TRACE") -> Iterator[io.StringIO]:
         backtrace=False,
         diagnose=False,  # as the service's own sinks: no local variables in tracebacks
     )
+    # The access log (one line per request) is written apart from loguru: into the same
+    # stream, as text, flushed when the block ends.
+    ACCESS_LOG.configure(stream, json=False)
     try:
         yield stream
     finally:
+        ACCESS_LOG.configure(None, json=False)
         with suppress(ValueError):  # already removed if the block reconfigured logging
             logger.remove(handler)
 

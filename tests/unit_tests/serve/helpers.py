@@ -57,6 +57,9 @@ def make_settings(artifacts_dir: Path, **overrides: Any) -> Settings:
         "allow_unsigned": True,
         # hermetic: never a local key file from the directory the tests run in
         "artifact_signing_local_fallback": False,
+        # Freezing the heap is process-wide: in a test process that builds hundreds of apps it
+        # would keep every earlier test's garbage forever (tested on its own in test_heap.py).
+        "gc_freeze": False,
     }
     values.update(overrides)
     return load_settings(**values)

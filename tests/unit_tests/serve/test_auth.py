@@ -13,6 +13,7 @@ from loguru import logger
 from starlette.requests import Request
 
 from src.serve import auth as auth_module
+from src.serve.access_log import ACCESS_LOG
 from src.serve.app import create_app
 from src.serve.auth import Authenticator, presented_key_from_headers
 from src.serve.errors import ForbiddenError, UnauthorizedError
@@ -161,12 +162,14 @@ def test_keys_never_appear_in_logs(artifacts: Path, iris: BuiltArtifact) -> None
     app = create_app(make_settings(artifacts, log_level="DEBUG"))
     sink = io.StringIO()
     handler = logger.add(sink, level="TRACE", serialize=True)
+    ACCESS_LOG.configure(sink, json=True)  # the access lines, into the same sink
     try:
         with AppClient(app) as client:
             client.post("/predict", json=IRIS_ROW, headers=AUTH)
             client.post("/predict", json=IRIS_ROW, headers={"X-API-Key": "wrong-secret-key"})
             client.post("/admin/reload", headers=ADMIN)
     finally:
+        ACCESS_LOG.configure(None, json=True)
         logger.remove(handler)
     logs = sink.getvalue()
     assert "POST /predict 200" in logs

@@ -119,3 +119,77 @@ def test_inference_threads_bound_concurrent_predictions(model: LoadedModel, thre
     answers = run_scenario(scenario())
     assert [a[0].prediction for a in answers] == [i * 10 for i in range(6)]
     assert probe.most == threads
+
+
+class StuckBackend(EchoBackend):
+    """Blocks every call until ``release`` is set (a model stuck in C code)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def predict(self, rows: Sequence[Row]) -> list[Prediction]:
+        self.entered.set()
+        self.release.wait(10)
+        return super().predict(rows)
+
+
+def test_a_swapped_in_model_is_not_held_up_by_calls_stuck_on_the_old_one(
+    model: LoadedModel,
+) -> None:
+    stuck = StuckBackend()
+    old = dataclasses.replace(model, backend=stuck)  # a model object of its own: own slots
+    new = dataclasses.replace(model, backend=EchoBackend())
+    service = _service(threads=1)
+
+    async def scenario() -> tuple[list[Any], bool]:
+        hanging = asyncio.ensure_future(service.infer(old, [(1, 0, 0, 0), (1, 0, 0, 0)]))
+        await asyncio.get_running_loop().run_in_executor(None, stuck.entered.wait, 5)
+        answer = await asyncio.wait_for(service.infer(new, [(2, 0, 0, 0), (2, 0, 0, 0)]), 5)
+        still_stuck = not hanging.done()
+        stuck.release.set()
+        await hanging
+        return [p.prediction for p in answer], still_stuck
+
+    answer, still_stuck = run_scenario(scenario())
+    assert answer == [20, 20]
+    assert still_stuck  # the old model's only slot was taken the whole time
+
+
+def test_calls_of_one_model_still_share_its_slots(model: LoadedModel) -> None:
+    stuck = StuckBackend()
+    same = dataclasses.replace(model, backend=stuck)
+    service = _service(threads=1)
+
+    async def scenario() -> bool:
+        first = asyncio.ensure_future(service.infer(same, [(1, 0, 0, 0), (1, 0, 0, 0)]))
+        await asyncio.get_running_loop().run_in_executor(None, stuck.entered.wait, 5)
+        second = asyncio.ensure_future(service.infer(same, [(2, 0, 0, 0), (2, 0, 0, 0)]))
+        await asyncio.sleep(0.2)
+        waited = not second.done()  # queued behind the stuck call
+        stuck.release.set()
+        await asyncio.gather(first, second)
+        return waited
+
+    assert run_scenario(scenario())
+
+
+def test_an_inline_call_lets_the_event_loop_run_other_work_first(model: LoadedModel) -> None:
+    inline = dataclasses.replace(model, backend=EchoBackend(), inline_max_rows=1)
+    service = _service()
+    order: list[str] = []
+
+    async def other_request() -> None:
+        order.append("other")
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().call_soon(order.append, "ready callback")
+        other = asyncio.ensure_future(other_request())  # ready to run, queued before the call
+        (answer,) = await service.infer(inline, [(1, 0, 0, 0)])
+        order.append(f"predicted {answer.prediction}")
+        await other
+
+    run_scenario(scenario())
+    # the prediction waited one step: work that was already queued (other connections) ran
+    assert order == ["ready callback", "other", "predicted 10"]

@@ -3,16 +3,15 @@ one JSON log line per request."""
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
-from loguru import logger
 
+from src.serve.access_log import ACCESS_LOG
 from src.serve.app import create_app
-from src.serve.logging_setup import JsonSink
 from src.serve.middleware.request_context import request_id_from
 from src.serve.version import API_VERSION
 from tests.artifact_factory import BuiltArtifact
@@ -129,35 +128,32 @@ def test_an_invalid_body_request_id_is_refused_and_not_adopted(client: AppClient
     assert r.json()["request_id"] == "hdr"
 
 
-def test_the_access_log_names_the_body_request_id(artifacts: Path, iris: BuiltArtifact) -> None:
+def stderr_entries(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The JSON lines the app wrote to stderr (its access lines flushed first)."""
+    ACCESS_LOG.flush()
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+
+
+def test_the_access_log_names_the_body_request_id(
+    artifacts: Path, iris: BuiltArtifact, capsys: pytest.CaptureFixture[str]
+) -> None:
     app = create_app(make_settings(artifacts, log_json=True))
-    stream = io.StringIO()
     with AppClient(app) as client:
-        handler = logger.add(JsonSink(stream), format="{message}")
-        try:
-            body = {**IRIS_ROW, "request_id": "client-chose-this"}
-            client.post("/predict", json=body, headers={**AUTH, "X-Request-ID": "hdr"})
-        finally:
-            logger.remove(handler)
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        body = {**IRIS_ROW, "request_id": "client-chose-this"}
+        client.post("/predict", json=body, headers={**AUTH, "X-Request-ID": "hdr"})
+    lines = stderr_entries(capsys)
     (access,) = [entry for entry in lines if entry.get("route") == "/predict"]
     assert access["request_id"] == "client-chose-this"
 
 
 def test_one_json_log_line_per_request_with_request_id(
-    artifacts: Path, iris: BuiltArtifact
+    artifacts: Path, iris: BuiltArtifact, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = create_app(make_settings(artifacts, log_json=True))
-    stream = io.StringIO()
     with AppClient(app) as client:
-        handler = logger.add(JsonSink(stream), format="{message}")
-        try:
-            client.post("/predict", json=IRIS_ROW, headers={**AUTH, "X-Request-ID": "trace-me"})
-            client.get("/nope/../../etc/passwd", headers={"X-Request-ID": "trace-404"})
-        finally:
-            logger.remove(handler)
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    access = [entry for entry in lines if entry.get("route")]
+        client.post("/predict", json=IRIS_ROW, headers={**AUTH, "X-Request-ID": "trace-me"})
+        client.get("/nope/../../etc/passwd", headers={"X-Request-ID": "trace-404"})
+    access = [entry for entry in stderr_entries(capsys) if entry.get("route")]
     assert len(access) == 2
     first, second = access
     assert first["request_id"] == "trace-me"
