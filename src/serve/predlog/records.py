@@ -18,6 +18,7 @@ Segment files live in ``<PREDICTION_LOG_DIR>/segments/``, named
 a worker is writing ends in ``.jsonl.open``; it is renamed to ``.jsonl`` when rotated or at
 shutdown. Each worker writes only its own files, so lines of different workers never
 interleave. A reader skips a last line without its newline (a worker killed mid-write).
+Each segment has an id file next to it (``idfiles.py``).
 """
 
 from __future__ import annotations
@@ -31,9 +32,16 @@ from typing import Any
 import orjson
 
 SEGMENTS_DIR = "segments"
+MODELS_DIR = "models"
 OPEN_SUFFIX = ".jsonl.open"
 CLOSED_SUFFIX = ".jsonl"
 SEGMENT_NAME = re.compile(r"^seg-(\d{13})-(\d+)-(\d+)\.jsonl(\.open)?$")
+
+
+def model_description_path(log_dir: Path, model: str, version: str) -> Path:
+    """Where the log keeps the description of one model version (task, features, target,
+    training metrics: for the export, the live verdict and feedback lookups)."""
+    return log_dir / MODELS_DIR / model / f"{version}.json"
 
 
 def segment_dir(log_dir: Path) -> Path:

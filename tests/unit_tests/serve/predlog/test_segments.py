@@ -34,7 +34,7 @@ def total(tmp_path: Path) -> int:
 
 def test_rotates_before_a_line_would_cross_the_size(tmp_path: Path) -> None:
     w = writer(tmp_path)
-    names = [w.append(line(i)) for i in range(9)]  # 4 lines of 25 bytes fit in 100
+    names = [w.append(line(i), f"id-{i}") for i in range(9)]  # 4 lines of 25 bytes fit in 100
     w.close()
     assert len(set(names)) == 3
     assert [p.stat().st_size for p in segment_files(tmp_path)] == [100, 100, 25]
@@ -45,7 +45,7 @@ def test_rotates_a_non_empty_segment_by_age(tmp_path: Path) -> None:
     clock = Clock()
     w = writer(tmp_path, clock=clock)
     w.rotate_if_old()  # nothing open: nothing happens
-    first = w.append(line(1))
+    first = w.append(line(1), "one")
     clock.now += 59
     w.rotate_if_old()
     assert w.current == first
@@ -53,12 +53,12 @@ def test_rotates_a_non_empty_segment_by_age(tmp_path: Path) -> None:
     w.rotate_if_old()
     assert w.current is None
     assert [p.name for p in segment_files(tmp_path)] == [first]
-    assert w.append(line(2)) != first
+    assert w.append(line(2), "two") != first
 
 
 def test_a_line_longer_than_a_segment_is_dropped(tmp_path: Path) -> None:
     w = writer(tmp_path)
-    assert w.append(b"x" * 101) is None
+    assert w.append(b"x" * 101, "big") is None
     assert segment_files(tmp_path) == []
 
 
@@ -67,7 +67,7 @@ def test_the_bound_holds_and_the_oldest_go_first(tmp_path: Path) -> None:
     w = writer(tmp_path, max_bytes=400, on_deleted=deleted.extend)
     largest = 0
     for i in range(200):
-        w.append(line(i))
+        w.append(line(i), f"id-{i}")
         w.flush()
         largest = max(largest, total(tmp_path))
     w.close()
