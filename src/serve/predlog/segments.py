@@ -24,7 +24,6 @@ import os
 import time
 from array import array
 from collections.abc import Callable, Sequence
-from itertools import accumulate
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,6 +41,7 @@ from src.serve.predlog.records import (
 from src.serve.processes import pid_alive
 
 LOCK_FILE = ".segments.lock"
+NEWLINE = 10
 
 
 class SegmentWriter:
@@ -97,24 +97,34 @@ class SegmentWriter:
         return closed_name(self._name)
 
     def append_many(self, lines: Sequence[bytes], request_ids: Sequence[str]) -> list[str | None]:
-        """:meth:`append` for many records (one write and one block of id entries when they
-        fit in the open segment); returns each one's segment (None: dropped)."""
-        sizes = list(map(len, lines))
+        """:meth:`append` of each line; returns each one's segment (None: dropped)."""
+        return [self.append(line, rid) for line, rid in zip(lines, request_ids, strict=True)]
+
+    def append_block(self, block: bytes, request_ids: Sequence[str]) -> list[str | None]:
+        """Append newline-terminated records (one per id, in order) given as one block: one
+        write and one run of id entries when they fit in the open segment, else line by
+        line. Returns each record's segment (None: dropped)."""
+        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == NEWLINE) + 1
+        if len(ends) != len(request_ids):
+            raise ValueError(f"{len(ends)} lines for {len(request_ids)} request ids")
+        if not len(ends):
+            return []
+        starts = np.concatenate(([0], ends[:-1]))
         file = self._file
         if (
             file is None
-            or not sizes
-            or self._size + sum(sizes) > self.segment_bytes
-            or max(sizes) > self.segment_bytes
+            or self._size + len(block) > self.segment_bytes
+            or int((ends - starts).max()) > self.segment_bytes
         ):
-            return [self.append(line, rid) for line, rid in zip(lines, request_ids, strict=True)]
-        block = np.empty(len(sizes), dtype=ENTRY)
-        block["key"] = list(map(id_key, request_ids))
-        block["offset"] = list(accumulate(sizes, initial=self._size))[:-1]
-        file.write(b"".join(lines))
-        self._ids.frombytes(block.tobytes())
-        self._size += sum(sizes)
-        return [closed_name(self._name)] * len(sizes)
+            lines = [block[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+            return self.append_many(lines, request_ids)
+        entries = np.empty(len(ends), dtype=ENTRY)
+        entries["key"] = list(map(id_key, request_ids))
+        entries["offset"] = starts + self._size
+        file.write(block)
+        self._ids.frombytes(entries.tobytes())
+        self._size += len(block)
+        return [closed_name(self._name)] * len(ends)
 
     def flush(self) -> None:
         """Hand buffered lines to the operating system (they survive this process dying),

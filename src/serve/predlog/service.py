@@ -36,7 +36,7 @@ from src.serve.predlog.idfiles import LoggedPrediction
 from src.serve.predlog.index import FeedbackIndex, FeedbackItem, FeedbackOutcome
 from src.serve.predlog.prometheus import LiveQualityMetrics
 from src.serve.predlog.quality import classification_metrics, regression_metrics, verdict
-from src.serve.predlog.records import model_description_path
+from src.serve.predlog.records import encode_lines, model_description_path
 from src.serve.predlog.segments import SegmentWriter
 from src.serve.settings import Settings
 
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 WRITE_INTERVAL_SECONDS = 0.1
 HOUSEKEEPING_SECONDS = 30.0
 CACHE_SECONDS = 1.0
-JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 
 #: One queued request: (unix time, model, prediction id, rows, predictions, seconds, batch).
 Entry = tuple[float, "LoadedModel", str, "Sequence[Row]", "Sequence[Prediction]", float, bool]
@@ -230,8 +229,8 @@ class PredictionLog:
         if not entries:
             return
         keep_features = self.config.keep_features
-        dumps, options, utc_time = orjson.dumps, JSON_OPTIONS, datetime.fromtimestamp
-        lines: list[bytes] = []
+        utc_time = datetime.fromtimestamp
+        records: list[dict[str, Any]] = []
         ids: list[str] = []
         last_model, name, version, features = None, "", "", ()
         for logged_at, model, request_id, rows, predictions, seconds, batch in entries:
@@ -239,27 +238,32 @@ class PredictionLog:
                 last_model, name, version = model, model.name, model.version
                 features = self._features.get((name, version)) or self._describe(model)
             stamp = utc_time(logged_at, UTC)  # orjson writes it as datetime.isoformat does
-            latency_ms = round(seconds * 1000, 3)
+            latency_ms = round(seconds * 1e6) / 1000
+            if keep_features and not batch and len(rows) == 1:  # the common case, unrolled
+                prediction, probabilities = predictions[0]
+                record = {
+                    "request_id": request_id, "time": stamp, "model_name": name,
+                    "model_version": version, "features": dict(zip(features, rows[0], strict=True)),
+                    "prediction": prediction, "probabilities": probabilities,
+                    "latency_ms": latency_ms,
+                }  # fmt: skip
+                records.append(record)
+                ids.append(request_id)
+                continue
             for i, (row, (prediction, probabilities)) in enumerate(
                 zip(rows, predictions, strict=True)
             ):
                 prediction_id = f"{request_id}/{i}" if batch else request_id
+                record = {"request_id": prediction_id, "time": stamp, "model_name": name,
+                          "model_version": version}  # fmt: skip
                 if keep_features:
-                    record = {
-                        "request_id": prediction_id, "time": stamp, "model_name": name,
-                        "model_version": version, "features": dict(zip(features, row, strict=True)),
-                        "prediction": prediction, "probabilities": probabilities,
-                        "latency_ms": latency_ms,
-                    }  # fmt: skip
-                else:
-                    record = {
-                        "request_id": prediction_id, "time": stamp, "model_name": name,
-                        "model_version": version, "prediction": prediction,
-                        "probabilities": probabilities, "latency_ms": latency_ms,
-                    }  # fmt: skip
-                lines.append(dumps(record, option=options))
+                    record["features"] = dict(zip(features, row, strict=True))
+                record["prediction"] = prediction
+                record["probabilities"] = probabilities
+                record["latency_ms"] = latency_ms
+                records.append(record)
                 ids.append(prediction_id)
-        segments = writer.append_many(lines, ids)
+        segments = writer.append_block(encode_lines(records), ids)
         writer.flush()
         too_large = segments.count(None)
         if self.metrics is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from src.serve.predlog.records import closed_name, segment_dir, segment_files, segment_name
 from src.serve.predlog.segments import SegmentWriter
 
@@ -98,3 +100,18 @@ def test_open_segments_of_live_workers_are_reserved_and_dead_ones_are_rotated(
     w2 = writer(tmp_path, max_bytes=250)  # 50 bytes left for rotated: the crashed one goes too
     assert w2.enforce_bound(reserve_own=True) == [closed_name(crashed.name)]
     assert live.exists()
+
+
+def test_a_block_is_split_where_a_segment_fills_and_ids_must_match_lines(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    w.append(line(0), "id-0")  # 25 bytes in the open segment: 75 left
+    names = w.append_block(b"".join(line(i) for i in range(1, 5)), [f"id-{i}" for i in range(1, 5)])
+    assert names[:3] == [names[0]] * 3
+    assert names[3] != names[0]  # the 4th line opened another segment
+    with pytest.raises(ValueError, match="2 lines for 1 request ids"):
+        w.append_block(line(5) + line(6), ["id-5"])
+    w.close()
+    assert [p.read_bytes() for p in segment_files(tmp_path)] == [
+        b"".join(line(i) for i in range(4)),
+        line(4),
+    ]
