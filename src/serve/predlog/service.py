@@ -2,7 +2,7 @@
 
 :meth:`PredictionLog.record` is what a request pays: an optional sampling draw, a length
 check and one ``deque.append`` of references it already holds (no serialisation, no I/O).
-A daemon thread wakes every ``WRITE_INTERVAL_SECONDS`` (0.02 s), turns what was queued into JSON
+A daemon thread wakes every ``WRITE_INTERVAL_SECONDS`` (0.05 s), turns what was queued into JSON
 Lines records (``records.py``), appends them to this worker's segment and their positions to
 its id file (``segments.py``, ``idfiles.py``), flushes both to the operating system, and
 joins feedback that was waiting for them in the shared SQLite index (``index.py``; one
@@ -44,12 +44,13 @@ if TYPE_CHECKING:
     from src.serve.backends.base import Prediction, Row
     from src.serve.loaded_model import LoadedModel
 
-#: Short on purpose: a queued request holds a few garbage-collected objects until it is
-#: written, and at thousands of requests per second a 0.1 s backlog is enough of them to set
-#: off the collector (and, through promotions, full collections of the whole heap: ~100 ms
-#: pauses every few seconds); at 0.02 s the backlog stays under the first generation's
-#: threshold and a drain's fixed cost (~30 us) is paid 50 times a second.
-WRITE_INTERVAL_SECONDS = 0.02
+#: A queued request holds a few garbage-collected objects until it is written: at thousands
+#: of requests per second a 0.1 s backlog kept enough of them alive through collections to be
+#: promoted to the oldest generation, setting off full collections of the whole heap (~100 ms
+#: pauses every few seconds). Shorter drains keep fewer alive, but each drain has a fixed
+#: cost (a thread wake-up, two flushes, one SQLite transaction): 0.02 s made the writer cost
+#: about three times more per request at ~700 req/s than 0.05 s (docs/performance.md).
+WRITE_INTERVAL_SECONDS = 0.05
 HOUSEKEEPING_SECONDS = 30.0
 CACHE_SECONDS = 1.0
 
