@@ -23,8 +23,7 @@ from typing import Any
 import orjson
 
 from src.serve.predlog.index import FeedbackIndex
-from src.serve.predlog.records import read_log
-from src.serve.predlog.service import MODELS_DIR
+from src.serve.predlog.records import MODELS_DIR, read_log
 
 
 class ExportError(Exception):

@@ -2,16 +2,21 @@
 
 One SQLite database in WAL mode, ``<PREDICTION_LOG_DIR>/index.sqlite3``: several processes
 read and write it safely (writers take turns under SQLite's own lock, ``BEGIN IMMEDIATE``), so
-feedback may reach another worker than its prediction did. Tables:
+feedback may reach another worker than its prediction did. Predictions are not copied into
+it: feedback finds them in the segments through their id files (``idfiles.py``). Tables:
 
-- ``predictions``: id, model, version, task and predicted value of every logged prediction
-  whose segment is still retained (rows go when the disk bound deletes their segment);
 - ``feedback``: the first label or value received per id, ``state`` 0 pending (no prediction
   with that id yet), 1 joined, 2 rejected (a label for a regressor or a value for a
-  classifier);
+  classifier), and the segment of the prediction it was joined with (rows go when the disk
+  bound deletes that segment);
 - ``labelled``: joined pairs, in the order they were joined, trimmed to the newest
   ``LIVE_QUALITY_WINDOW`` per model version; ``labelled_counts`` counts every join ever made
   per model version (each prediction once: ``labelled.id`` is unique).
+
+No feedback is ever left behind by a race between a worker logging a prediction and another
+receiving its feedback: a worker looks the prediction up inside its feedback transaction, and
+a writer looks for waiting feedback in a transaction of its own only after the prediction's
+lines and id entries are written, so one of the two always sees the other.
 
 Feedback rules (docs/feedback.md): first feedback per id wins (later ones are reported as
 duplicates and ignored); feedback before its prediction waits ``FEEDBACK_PENDING_SECONDS``
@@ -25,11 +30,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+from src.serve.predlog.idfiles import LoggedPrediction, find_logged
 
 INDEX_FILE = "index.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
@@ -37,16 +44,12 @@ PENDING, JOINED, REJECTED = 0, 1, 2
 KIND_FOR_TASK = {"classification": "label", "regression": "value"}
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-    id TEXT PRIMARY KEY, model TEXT NOT NULL, version TEXT NOT NULL, task TEXT NOT NULL,
-    prediction, segment TEXT NOT NULL, logged_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS predictions_segment ON predictions (segment);
 CREATE TABLE IF NOT EXISTS feedback (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, truth, received_at REAL NOT NULL,
-    state INTEGER NOT NULL
+    state INTEGER NOT NULL, segment TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS feedback_pending ON feedback (received_at) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS feedback_segment ON feedback (segment) WHERE segment IS NOT NULL;
 CREATE TABLE IF NOT EXISTS labelled (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, model TEXT NOT NULL,
     version TEXT NOT NULL, prediction, truth, labelled_at REAL NOT NULL
@@ -58,17 +61,12 @@ CREATE TABLE IF NOT EXISTS labelled_counts (
 );
 """
 
-
-class PredictionRow(NamedTuple):
-    """What the index keeps of one logged prediction (a tuple: built once per record)."""
-
-    id: str
-    model: str
-    version: str
-    task: str
-    prediction: Any
-    segment: str
-    logged_at: float
+#: An index written before predictions moved to id files: its per-prediction table is
+#: dropped and feedback gains the segment column (joined rows keep a null segment).
+MIGRATION = """
+DROP TABLE IF EXISTS predictions;
+ALTER TABLE feedback ADD COLUMN segment TEXT;
+"""
 
 
 @dataclass(frozen=True)
@@ -117,6 +115,7 @@ class FeedbackIndex:
 
     def __init__(self, log_dir: Path, *, clock: Any = time.time) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir = log_dir
         self.path = log_dir / INDEX_FILE
         self._clock = clock
         self._lock = threading.Lock()
@@ -128,6 +127,11 @@ class FeedbackIndex:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         with self._transaction() as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(feedback)")}
+            if columns and "segment" not in columns:
+                for statement in MIGRATION.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -150,36 +154,22 @@ class FeedbackIndex:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def add_predictions(self, rows: Sequence[PredictionRow]) -> int:
-        """Index logged predictions (the first prediction with an id is kept) and join any
-        feedback that was waiting for them; returns how many were joined."""
-        if not rows:
-            return 0
+    def join_logged(self, logged: Callable[[], Sequence[LoggedPrediction]]) -> int:
+        """Join feedback that was waiting for just-logged predictions (call it after their
+        lines and id entries are written); ``logged`` builds them, called only when some
+        feedback is waiting. Returns how many were joined."""
         with self._transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (r.id, r.model, r.version, r.task, normalise(r.task, r.prediction),
-                     r.segment, r.logged_at)
-                    for r in rows
-                ],
-            )  # fmt: skip
             (pending,) = db.execute(
                 "SELECT EXISTS (SELECT 1 FROM feedback WHERE state = 0)"
             ).fetchone()
             if not pending:  # the common case: no feedback is waiting for its prediction
                 return 0
-            waiting = [
-                row[0]
-                for row in db.execute(
-                    "SELECT id FROM feedback WHERE state = 0 AND id IN "
-                    "(SELECT value FROM json_each(?))",
-                    (_json_ids(r.id for r in rows),),
-                )
-            ]
-            if not waiting:
+            first: dict[str, LoggedPrediction] = {}
+            for prediction in logged():  # the first prediction with an id is the one joined
+                first.setdefault(prediction.id, prediction)
+            if not first:
                 return 0
-            joined, _ = self._join(db, waiting)
+            joined, _ = self._join(db, first)
             return len(joined)
 
     def add_feedback(self, items: Sequence[FeedbackItem]) -> FeedbackOutcome:
@@ -199,10 +189,10 @@ class FeedbackIndex:
             }
             new = [item for item in fresh.values() if item.id not in known]
             db.executemany(
-                "INSERT INTO feedback VALUES (?, ?, ?, ?, 0)",
+                "INSERT INTO feedback VALUES (?, ?, ?, ?, 0, NULL)",
                 [(f.id, f.kind, f.truth, now) for f in new],
             )
-            joined, rejected = self._join(db, [f.id for f in new])
+            joined, rejected = self._join(db, find_logged(self.log_dir, [f.id for f in new]))
         seen: set[str] = set()
         for item in items:  # first per id wins, within a request and across requests
             if item.id in seen or item.id in known:
@@ -216,22 +206,26 @@ class FeedbackIndex:
         ]
         return outcome
 
-    def _join(self, db: sqlite3.Connection, ids: Sequence[str]) -> tuple[list[str], list[dict]]:
-        """Join pending feedback of ``ids`` with their predictions (transaction held)."""
+    def _join(
+        self, db: sqlite3.Connection, logged: Mapping[str, LoggedPrediction]
+    ) -> tuple[list[str], list[dict]]:
+        """Join the pending feedback of these logged predictions (transaction held)."""
         joined: list[str] = []
         rejected: list[dict[str, str]] = []
         now = self._clock()
         counts: dict[tuple[str, str, str], int] = {}
-        pairs = db.execute(
-            "SELECT f.id, f.kind, f.truth, p.model, p.version, p.task, p.prediction "
-            "FROM feedback f JOIN predictions p ON p.id = f.id "
-            "WHERE f.state = 0 AND f.id IN (SELECT value FROM json_each(?))",
-            (_json_ids(ids),),
+        waiting = db.execute(
+            "SELECT id, kind, truth FROM feedback WHERE state = 0 AND id IN "
+            "(SELECT value FROM json_each(?))",
+            (_json_ids(logged),),
         ).fetchall()
-        for fid, kind, truth, model, version, task, predicted in pairs:
+        for fid, kind, truth in waiting:
+            _, model, version, task, prediction, segment = logged[fid]
             expected = KIND_FOR_TASK[task]
             if kind != expected:
-                db.execute("UPDATE feedback SET state = 2 WHERE id = ?", (fid,))
+                db.execute(
+                    "UPDATE feedback SET state = 2, segment = ? WHERE id = ?", (segment, fid)
+                )
                 rejected.append(
                     {
                         "request_id": fid,
@@ -243,9 +237,9 @@ class FeedbackIndex:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO labelled (id, model, version, prediction, truth, "
                 "labelled_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (fid, model, version, predicted, normalise(task, truth), now),
+                (fid, model, version, normalise(task, prediction), normalise(task, truth), now),
             )
-            db.execute("UPDATE feedback SET state = 1 WHERE id = ?", (fid,))
+            db.execute("UPDATE feedback SET state = 1, segment = ? WHERE id = ?", (segment, fid))
             if cursor.rowcount:
                 joined.append(fid)
                 key = (model, version, task)
@@ -258,18 +252,15 @@ class FeedbackIndex:
         return joined, rejected
 
     def prune_segments(self, segments: Iterable[str]) -> None:
-        """Forget predictions (and their feedback) of deleted segments."""
+        """Forget the feedback of predictions in deleted segments (rotated names)."""
         names = list(segments)
         if not names:
             return
         with self._transaction() as db:
-            for name in names:
-                db.execute(
-                    "DELETE FROM feedback WHERE id IN "
-                    "(SELECT id FROM predictions WHERE segment = ?)",
-                    (name,),
-                )
-                db.execute("DELETE FROM predictions WHERE segment = ?", (name,))
+            db.execute(
+                "DELETE FROM feedback WHERE segment IN (SELECT value FROM json_each(?))",
+                (_json_ids(names),),
+            )
 
     def expire_pending(self, older_than_seconds: float) -> int:
         """Drop feedback that waited longer than allowed for its prediction."""

@@ -18,22 +18,48 @@ Segment files live in ``<PREDICTION_LOG_DIR>/segments/``, named
 a worker is writing ends in ``.jsonl.open``; it is renamed to ``.jsonl`` when rotated or at
 shutdown. Each worker writes only its own files, so lines of different workers never
 interleave. A reader skips a last line without its newline (a worker killed mid-write).
+Each segment has an id file next to it (``idfiles.py``).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 SEGMENTS_DIR = "segments"
+MODELS_DIR = "models"
 OPEN_SUFFIX = ".jsonl.open"
 CLOSED_SUFFIX = ".jsonl"
 SEGMENT_NAME = re.compile(r"^seg-(\d{13})-(\d+)-(\d+)\.jsonl(\.open)?$")
+
+
+def model_description_path(log_dir: Path, model: str, version: str) -> Path:
+    """Where the log keeps the description of one model version (task, features, target,
+    training metrics: for the export, the live verdict and feedback lookups)."""
+    return log_dir / MODELS_DIR / model / f"{version}.json"
+
+
+def encode_lines(records: Sequence[dict[str, Any]]) -> bytes:
+    """Records as JSON Lines, each object's first key being ``request_id``.
+
+    One orjson call for them all, then the separators between the objects of the array
+    become newlines: ``},{"request_id":`` occurs only there, since inside a JSON string every
+    ``"`` is escaped and records hold no arrays. The line count is checked all the same
+    (orjson escapes newlines inside strings), with one call per record as the fallback.
+    """
+    if not records:
+        return b""
+    array = orjson.dumps(records, option=orjson.OPT_SERIALIZE_NUMPY)
+    block = array[1:-1].replace(b'},{"request_id":', b'}\n{"request_id":') + b"\n"
+    if block.count(b"\n") != len(records):
+        options = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+        block = b"".join(orjson.dumps(record, option=options) for record in records)
+    return block
 
 
 def segment_dir(log_dir: Path) -> Path:

@@ -11,6 +11,9 @@ An open segment never grows beyond ``PREDICTION_LOG_SEGMENT_BYTES`` (it is rotat
 line would cross it) and a rotated one never grows, so between two enforcements the total can
 only stay within what was reserved. A record longer than a whole segment is dropped.
 Open segments of workers that no longer exist count as rotated ones (they never grow again).
+
+Each segment's id file (``idfiles.py``: 16 bytes per record) is written with it and deleted
+with it, just before it; id files are outside the bound (about 5% of the segment bytes).
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
+from src.serve.predlog.idfiles import ENTRY, id_key, ids_name, open_ids_name, remove_id_files
 from src.serve.predlog.records import (
     closed_name,
     is_open_segment,
@@ -34,6 +41,7 @@ from src.serve.predlog.records import (
 from src.serve.processes import pid_alive
 
 LOCK_FILE = ".segments.lock"
+NEWLINE = 10
 
 
 class SegmentWriter:
@@ -63,15 +71,19 @@ class SegmentWriter:
         self._name = ""
         self._size = 0
         self._opened_at = 0.0
+        self._ids_file: BinaryIO | None = None
+        self._ids = array("Q")  # (key, offset) of every line of the open segment, flat
+        self._ids_written = 0  # how many of them are in the open id file
 
     @property
     def current(self) -> str | None:
         """The rotated name the open segment will get (None when none is open)."""
         return closed_name(self._name) if self._file is not None else None
 
-    def append(self, line: bytes) -> str | None:
-        """Append one newline-terminated line; returns the (rotated) name of the segment it
-        went to, or None when the line is longer than a whole segment (dropped)."""
+    def append(self, line: bytes, request_id: str) -> str | None:
+        """Append one newline-terminated record with this ``request_id``; returns the
+        (rotated) name of the segment it went to, or None when the line is longer than a
+        whole segment (dropped)."""
         size = len(line)
         if size > self.segment_bytes:
             return None
@@ -79,13 +91,53 @@ class SegmentWriter:
             self.rotate()
         file = self._file if self._file is not None else self._open()
         file.write(line)
+        self._ids.append(id_key(request_id))
+        self._ids.append(self._size)
         self._size += size
         return closed_name(self._name)
 
+    def append_many(self, lines: Sequence[bytes], request_ids: Sequence[str]) -> list[str | None]:
+        """:meth:`append` of each line; returns each one's segment (None: dropped)."""
+        return [self.append(line, rid) for line, rid in zip(lines, request_ids, strict=True)]
+
+    def append_block(self, block: bytes, request_ids: Sequence[str]) -> list[str | None]:
+        """Append newline-terminated records (one per id, in order) given as one block: one
+        write and one run of id entries when they fit in the open segment, else line by
+        line. Returns each record's segment (None: dropped)."""
+        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == NEWLINE) + 1
+        if len(ends) != len(request_ids):
+            raise ValueError(f"{len(ends)} lines for {len(request_ids)} request ids")
+        if not len(ends):
+            return []
+        starts = np.concatenate(([0], ends[:-1]))
+        file = self._file
+        if (
+            file is None
+            or self._size + len(block) > self.segment_bytes
+            or int((ends - starts).max()) > self.segment_bytes
+        ):
+            lines = [block[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+            return self.append_many(lines, request_ids)
+        entries = np.empty(len(ends), dtype=ENTRY)
+        entries["key"] = list(map(id_key, request_ids))
+        entries["offset"] = starts + self._size
+        file.write(block)
+        self._ids.frombytes(entries.tobytes())
+        self._size += len(block)
+        return [closed_name(self._name)] * len(ends)
+
     def flush(self) -> None:
-        """Hand buffered lines to the operating system (they survive this process dying)."""
-        if self._file is not None:
-            self._file.flush()
+        """Hand buffered lines to the operating system (they survive this process dying),
+        then their id file entries (so an entry never points past the written lines)."""
+        if self._file is None:
+            return
+        self._file.flush()
+        if self._ids_written < len(self._ids):
+            if self._ids_file is None:
+                self._ids_file = (self.directory / open_ids_name(self._name)).open("ab")
+            self._ids_file.write(self._ids[self._ids_written :].tobytes())
+            self._ids_file.flush()
+            self._ids_written = len(self._ids)
 
     def rotate_if_old(self) -> None:
         """Rotate a non-empty segment opened more than ``segment_seconds`` ago."""
@@ -97,14 +149,35 @@ class SegmentWriter:
             self.rotate()
 
     def rotate(self) -> None:
-        """Close the open segment (flushed, fsynced) and give it its rotated name."""
+        """Close the open segment (flushed, fsynced) and give it its rotated name, after
+        writing its sorted id file."""
         file, self._file = self._file, None
         if file is None:
             return
         file.flush()
         os.fsync(file.fileno())
         file.close()
+        self._write_sorted_ids()
         os.replace(self.directory / self._name, self.directory / closed_name(self._name))
+        with contextlib.suppress(FileNotFoundError):
+            (self.directory / open_ids_name(self._name)).unlink()
+
+    def _write_sorted_ids(self) -> None:
+        """The rotated segment's id file: every entry, sorted by key (written, fsynced and
+        renamed into place before the segment is renamed)."""
+        ids_file, self._ids_file = self._ids_file, None
+        if ids_file is not None:
+            ids_file.close()
+        entries = np.frombuffer(self._ids.tobytes(), dtype=ENTRY)
+        entries = entries[np.argsort(entries["key"], kind="stable")]
+        self._ids, self._ids_written = array("Q"), 0
+        final = self.directory / ids_name(self._name)
+        temporary = final.with_name(final.name + ".tmp")
+        with temporary.open("wb") as handle:
+            handle.write(entries.tobytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
 
     def close(self) -> None:
         """Rotate the open segment (at shutdown)."""
@@ -149,6 +222,7 @@ class SegmentWriter:
                 for path, size in rotated:  # oldest first
                     if total <= budget:
                         break
+                    remove_id_files(path.parent, path.name)  # first: never an orphan
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
                     total -= size

@@ -2,10 +2,11 @@
 
 :meth:`PredictionLog.record` is what a request pays: an optional sampling draw, a length
 check and one ``deque.append`` of references it already holds (no serialisation, no I/O).
-A daemon thread wakes every ``WRITE_INTERVAL_SECONDS`` (0.1 s), turns what was queued into JSON
-Lines records (``records.py``), appends them to this worker's segment (``segments.py``),
-flushes them to the operating system, and indexes the predictions in the shared SQLite
-index (``index.py``), joining feedback that was waiting for them. At shutdown (the app's
+A daemon thread wakes every ``WRITE_INTERVAL_SECONDS`` (0.05 s), turns what was queued into JSON
+Lines records (``records.py``), appends them to this worker's segment and their positions to
+its id file (``segments.py``, ``idfiles.py``), flushes both to the operating system, and
+joins feedback that was waiting for them in the shared SQLite index (``index.py``; one
+short transaction per drain, no per-prediction row). At shutdown (the app's
 lifespan, on SIGTERM too) :meth:`close` stops the thread after a last drain, so every record
 queued before the signal is written, and the open segment is rotated.
 
@@ -23,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +32,11 @@ import orjson
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
-from src.serve.predlog.index import FeedbackIndex, FeedbackItem, FeedbackOutcome, PredictionRow
+from src.serve.predlog.idfiles import LoggedPrediction
+from src.serve.predlog.index import FeedbackIndex, FeedbackItem, FeedbackOutcome
 from src.serve.predlog.prometheus import LiveQualityMetrics
 from src.serve.predlog.quality import classification_metrics, regression_metrics, verdict
+from src.serve.predlog.records import encode_lines, model_description_path
 from src.serve.predlog.segments import SegmentWriter
 from src.serve.settings import Settings
 
@@ -40,11 +44,15 @@ if TYPE_CHECKING:
     from src.serve.backends.base import Prediction, Row
     from src.serve.loaded_model import LoadedModel
 
-WRITE_INTERVAL_SECONDS = 0.1
+#: A queued request holds a few garbage-collected objects until it is written: at thousands
+#: of requests per second a 0.1 s backlog kept enough of them alive through collections to be
+#: promoted to the oldest generation, setting off full collections of the whole heap (~100 ms
+#: pauses every few seconds). Shorter drains keep fewer alive, but each drain has a fixed
+#: cost (a thread wake-up, two flushes, one SQLite transaction): 0.02 s made the writer cost
+#: about three times more per request at ~700 req/s than 0.05 s (docs/performance.md).
+WRITE_INTERVAL_SECONDS = 0.05
 HOUSEKEEPING_SECONDS = 30.0
 CACHE_SECONDS = 1.0
-MODELS_DIR = "models"
-JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 
 #: One queued request: (unix time, model, prediction id, rows, predictions, seconds, batch).
 Entry = tuple[float, "LoadedModel", str, "Sequence[Row]", "Sequence[Prediction]", float, bool]
@@ -99,9 +107,24 @@ def describe_model(model: LoadedModel) -> dict[str, Any]:
     }
 
 
-def model_description_path(directory: Path, model: str, version: str) -> Path:
-    """Where the log keeps :func:`describe_model` of one version."""
-    return directory / MODELS_DIR / model / f"{version}.json"
+def _logged_predictions(
+    entries: Sequence[Entry], segments: Sequence[str | None]
+) -> list[LoggedPrediction]:
+    """What feedback waiting for a drain's predictions joins with (built only when some
+    feedback is waiting: ``segments`` holds each record's segment, None when dropped)."""
+    logged: list[LoggedPrediction] = []
+    position = 0
+    for _, model, request_id, _, predictions, _, batch in entries:
+        name, version, task = model.name, model.version, model.metadata.task
+        for i, result in enumerate(predictions):
+            segment = segments[position]
+            position += 1
+            if segment is not None:
+                prediction_id = f"{request_id}/{i}" if batch else request_id
+                logged.append(
+                    LoggedPrediction(prediction_id, name, version, task, result[0], segment)
+                )
+    return logged
 
 
 class PredictionLog:
@@ -116,7 +139,6 @@ class PredictionLog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._index: FeedbackIndex | None = None
-        self._stamp_second, self._stamp_prefix = -1, ""
         self._features: dict[tuple[str, str], tuple[str, ...]] = {}
         self._training: dict[tuple[str, str], dict[str, Any]] = {}
         self._cache: tuple[float, list[dict[str, Any]]] = (-CACHE_SECONDS, [])
@@ -209,60 +231,58 @@ class PredictionLog:
 
     def _write_queued(self, writer: SegmentWriter, index: FeedbackIndex) -> None:
         queue = self._queue
-        if not queue:
+        entries = [queue.popleft() for _ in range(len(queue))]  # record() appends meanwhile
+        if not entries:
             return
         keep_features = self.config.keep_features
-        indexed: list[PredictionRow] = []
-        too_large = 0
-        while queue:
-            logged_at, model, request_id, rows, predictions, seconds, batch = queue.popleft()
-            name, version, task = model.name, model.version, model.metadata.task
-            features = self._features.get((name, version)) or self._describe(model)
-            stamp = self._timestamp(logged_at)
-            latency_ms = round(seconds * 1000, 3)
-            for i, (row, result) in enumerate(zip(rows, predictions, strict=True)):
+        utc_time = datetime.fromtimestamp
+        records: list[dict[str, Any]] = []
+        ids: list[str] = []
+        last_model, name, version, features = None, "", "", ()
+        for logged_at, model, request_id, rows, predictions, seconds, batch in entries:
+            if model is not last_model:
+                last_model, name, version = model, model.name, model.version
+                features = self._features.get((name, version)) or self._describe(model)
+            stamp = utc_time(logged_at, UTC)  # orjson writes it as datetime.isoformat does
+            latency_ms = round(seconds * 1e6) / 1000
+            if keep_features and not batch and len(rows) == 1:  # the common case, unrolled
+                prediction, probabilities = predictions[0]
+                record = {
+                    "request_id": request_id, "time": stamp, "model_name": name,
+                    "model_version": version, "features": dict(zip(features, rows[0], strict=True)),
+                    "prediction": prediction, "probabilities": probabilities,
+                    "latency_ms": latency_ms,
+                }  # fmt: skip
+                records.append(record)
+                ids.append(request_id)
+                continue
+            for i, (row, (prediction, probabilities)) in enumerate(
+                zip(rows, predictions, strict=True)
+            ):
                 prediction_id = f"{request_id}/{i}" if batch else request_id
-                record: dict[str, Any] = {
-                    "request_id": prediction_id,
-                    "time": stamp,
-                    "model_name": name,
-                    "model_version": version,
-                }
+                record = {"request_id": prediction_id, "time": stamp, "model_name": name,
+                          "model_version": version}  # fmt: skip
                 if keep_features:
                     record["features"] = dict(zip(features, row, strict=True))
-                record["prediction"] = result.prediction
-                record["probabilities"] = result.probabilities
+                record["prediction"] = prediction
+                record["probabilities"] = probabilities
                 record["latency_ms"] = latency_ms
-                segment = writer.append(orjson.dumps(record, option=JSON_OPTIONS))
-                if segment is None:
-                    too_large += 1
-                    continue
-                indexed.append(
-                    PredictionRow(
-                        prediction_id, name, version, task, result.prediction, segment, logged_at
-                    )
-                )
+                records.append(record)
+                ids.append(prediction_id)
+        segments = writer.append_block(encode_lines(records), ids)
         writer.flush()
+        too_large = segments.count(None)
         if self.metrics is not None:
-            self.metrics.records.inc(len(indexed))
+            self.metrics.records.inc(len(segments) - too_large)
             if too_large:
                 self.metrics.dropped.labels("too_large").inc(too_large)
-        index.add_predictions(indexed)
-        # Index first, prune after: a segment written and deleted within one drain (or
-        # deleted by another worker meanwhile) must not leave its predictions behind.
-        written = {row.segment for row in indexed} - {writer.current}
-        gone = [name for name in written if not (writer.directory / name).exists()]
+        index.join_logged(lambda: _logged_predictions(entries, segments))
+        # Join first, prune after: a segment written and deleted within one drain (or
+        # deleted by another worker meanwhile) must not leave its feedback behind.
+        written = set(segments) - {None, writer.current}
+        gone = [name for name in written if name and not (writer.directory / name).exists()]
         deleted, self._deleted = self._deleted, []
         index.prune_segments({*deleted, *gone})
-
-    def _timestamp(self, unix: float) -> str:
-        """ISO 8601 UTC with microseconds, as ``datetime.isoformat`` writes it, at a tenth of
-        its cost (the second's text is reused; most records of a drain share it)."""
-        second = int(unix)
-        if second != self._stamp_second:
-            self._stamp_second = second
-            self._stamp_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp_prefix}.{min(round((unix - second) * 1e6), 999_999):06d}+00:00"
 
     def _describe(self, model: LoadedModel) -> tuple[str, ...]:
         """Write the version's description next to the log once (for the CSV export);

@@ -8,9 +8,9 @@ from pathlib import Path
 import orjson
 
 from src.serve.predlog.export import main
-from src.serve.predlog.index import FeedbackIndex, FeedbackItem, PredictionRow
-from src.serve.predlog.records import closed_name, segment_dir, segment_name
-from src.serve.predlog.service import model_description_path
+from src.serve.predlog.index import FeedbackIndex, FeedbackItem
+from src.serve.predlog.records import model_description_path
+from src.serve.predlog.segments import SegmentWriter
 
 FEATURES = ["b", "a"]
 
@@ -31,17 +31,12 @@ def write_log(log_dir: Path, records: list[dict]) -> None:
             }
         )
     )
-    segments = segment_dir(log_dir)
-    segments.mkdir()
-    name = closed_name(segment_name(1, 1, 1))
-    (segments / name).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    segments = SegmentWriter(log_dir, segment_bytes=1 << 20, segment_seconds=3600,
+                             max_bytes=1 << 30)  # fmt: skip
+    for r in records:
+        segments.append(orjson.dumps(r) + b"\n", r["request_id"])
+    segments.close()
     index = FeedbackIndex(log_dir)
-    index.add_predictions(
-        [
-            PredictionRow(r["request_id"], "m", "v1", "classification", r["prediction"], name, 0)
-            for r in records
-        ]
-    )
     index.add_feedback([FeedbackItem("r1", "label", "y"), FeedbackItem("r3", "label", "x")])
     index.close()
 

@@ -1,11 +1,14 @@
-"""Segment names sort oldest first; readers skip a torn last line."""
+"""Segment names sort oldest first; readers skip a torn last line; one line per record."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
 from src.serve.predlog.records import (
     closed_name,
+    encode_lines,
     is_open_segment,
     read_log,
     segment_dir,
@@ -37,3 +40,24 @@ def test_a_torn_last_line_and_junk_are_skipped(tmp_path: Path) -> None:
         "0000000000002",
     ]
     assert [r["request_id"] for r in read_log(tmp_path)] == ["a", "b", "c"]
+
+
+def test_encode_lines_writes_one_whole_line_per_record() -> None:
+    tricky = 'a"},{"request_id":"b\n'  # a separator and a newline inside a string
+    records = [
+        {"request_id": tricky, "features": {"x": 1.5}, "prediction": "p", "latency_ms": 0.4},
+        {"request_id": "plain", "probabilities": {"a": 0.25}, "prediction": 3},
+        {"request_id": "last", "prediction": None},
+    ]
+    block = encode_lines(records)
+    lines = block.split(b"\n")
+    assert lines[-1] == b""
+    assert [orjson.loads(line) for line in lines[:-1]] == records
+    assert block == b"".join(orjson.dumps(r) + b"\n" for r in records)
+    assert encode_lines([]) == b""
+
+
+def test_encode_lines_falls_back_when_a_record_holds_the_separator() -> None:
+    # An array of objects whose second one starts with "request_id" (never in a real record)
+    records = [{"request_id": "a", "odd": [{"k": 1}, {"request_id": "x"}]}]
+    assert encode_lines(records) == orjson.dumps(records[0]) + b"\n"

@@ -11,8 +11,8 @@ from src.serve.artifact import resolve
 from src.serve.backends.base import Prediction
 from src.serve.loaded_model import build_loaded_model
 from src.serve.predlog.index import FeedbackItem
-from src.serve.predlog.records import read_log
-from src.serve.predlog.service import PredictionLog, PredictionLogConfig, model_description_path
+from src.serve.predlog.records import model_description_path, read_log
+from src.serve.predlog.service import PredictionLog, PredictionLogConfig
 from tests.artifact_factory import build_iris_artifact
 from tests.unit_tests.serve.helpers import make_settings
 
