@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from src.serve.metrics import Metrics
 from src.serve.monitoring.prometheus import METRIC_NAMES
 from src.serve.predlog.prometheus import METRIC_NAMES as LIVE_QUALITY_NAMES
 from src.serve.predlog.quality import STATUS_CODES
+from tests.system_tools import system_tool
 
 ROOT = Path(__file__).resolve().parents[4]
 ALERTS = ROOT / "monitoring" / "prometheus" / "alerts.yml"
@@ -48,13 +46,7 @@ def exported_names() -> set[str]:
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path:
-        return path
-    reason = "promtool not installed (Debian: apt-get install prometheus)"
-    if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
-        pytest.fail(f"{reason}; REQUIRE_SYSTEM_TOOLS=1 requires it")
-    pytest.skip(reason)
+    return system_tool("promtool", package="prometheus")
 
 
 def test_every_rule_is_complete() -> None:
