@@ -349,6 +349,25 @@ def sign_artifact(directory: Path, key_id: str, secret: bytes) -> None:
     )
 
 
+def rewrite_metadata(directory: Path, **changes: Any) -> None:
+    """Replace top-level fields of a published artifact's metadata.json (for fault tests)."""
+    path = directory / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.update(changes)
+    path.write_text(json.dumps(metadata, indent=2))
+
+
+def replace_model(directory: Path, data: bytes) -> None:
+    """New model.joblib bytes with a matching recorded sha256 and size (only the content is
+    wrong)."""
+    model = directory / "model.joblib"
+    model.write_bytes(data)
+    rewrite_metadata(
+        directory,
+        model_file={"path": "model.joblib", "sha256": sha256_file(model), "size_bytes": len(data)},
+    )
+
+
 def set_latest(root: Path, model_name: str, version: str) -> None:
     tmp = root / model_name / f"LATEST.tmp-{os.getpid()}"
     tmp.write_text(version + "\n")

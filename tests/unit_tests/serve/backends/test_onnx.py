@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,13 @@ from src.serve.backends.onnx import OnnxBackend
 from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import IncompatibleArtifactError, IntegrityError, OnnxUnsupportedError
 from src.serve.loaded_model import build_loaded_model
-from tests.artifact_factory import BuiltArtifact, build_iris_artifact, iris_frame, number_features
+from tests.artifact_factory import (
+    BuiltArtifact,
+    build_iris_artifact,
+    iris_frame,
+    number_features,
+    rewrite_metadata,
+)
 from tests.unit_tests.serve.backends.support import LogLines, app_client, corrupt_onnx, iris_records
 from tests.unit_tests.serve.helpers import (
     AUTH,
@@ -37,18 +42,11 @@ PROBA_TOLERANCE = 1e-5
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _rewrite_metadata(directory: Path, **fields: Any) -> None:
-    path = directory / "metadata.json"
-    metadata = json.loads(path.read_text())
-    metadata.update(fields)
-    path.write_text(json.dumps(metadata))
-
-
 def _export(directory: Path, onnx_model: Any, parity: dict[str, Any] | None = None) -> None:
     """Write ``model.onnx`` next to an artifact and record it in its metadata."""
     data = onnx_model.SerializeToString()
     (directory / "model.onnx").write_bytes(data)
-    _rewrite_metadata(
+    rewrite_metadata(
         directory,
         onnx={
             "path": "model.onnx",
@@ -274,7 +272,7 @@ def _fruit(root: Path) -> tuple[Path, pd.DataFrame, Any]:
     )
     directory = root / "fruit" / version
     # publish_custom_artifact writes classes as strings; integer labels are the case to check.
-    _rewrite_metadata(directory, target={"name": "is_banana", "classes": [0, 1]})
+    rewrite_metadata(directory, target={"name": "is_banana", "classes": [0, 1]})
     fitted = joblib.load(directory / "model.joblib")
     graph = skl2onnx.convert_sklearn(
         fitted,
