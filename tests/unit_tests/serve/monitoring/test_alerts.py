@@ -81,22 +81,22 @@ def test_drift_alerts_use_labels_from_metadata_only() -> None:
             }, rule["alert"]  # fmt: skip
 
 
-def test_promtool_check_rules() -> None:
+def run_promtool(*args: str) -> str:
+    """promtool's output for ``args``, which must succeed."""
     completed = subprocess.run(
-        [promtool(), "check", "rules", str(ALERTS)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [promtool(), *args], capture_output=True, text=True, timeout=60, check=False
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert f"SUCCESS: {len(rules())} rules found" in completed.stdout + completed.stderr
+    return completed.stdout + completed.stderr
+
+
+def test_promtool_check_rules() -> None:
+    output = run_promtool("check", "rules", str(ALERTS))
+    assert f"SUCCESS: {len(rules())} rules found" in output
 
 
 def test_promtool_unit_tests_fire_each_alert_on_its_signal_only() -> None:
-    completed = subprocess.run(
-        [promtool(), "test", "rules", str(ALERTS_TEST)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "SUCCESS" in completed.stdout + completed.stderr
+    assert "SUCCESS" in run_promtool("test", "rules", str(ALERTS_TEST))
     tested = set(re.findall(r"alertname: (\w+)", ALERTS_TEST.read_text()))
     assert tested == {rule["alert"] for rule in rules()}
 
