@@ -46,6 +46,11 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    """sha256 of pandas' row hashes: the data fingerprint of an in-memory table."""
+    return hashlib.sha256(pd.util.hash_pandas_object(frame).values.tobytes()).hexdigest()
+
+
 def numeric_reference(values: np.ndarray) -> dict[str, Any]:
     """Reference statistics for one numeric column, as docs/artifact.md defines them."""
     values = np.asarray(values, dtype=float)
@@ -93,6 +98,144 @@ def new_version(offset_seconds: int = 0) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
+def number_features(names: Any) -> list[dict[str, Any]]:
+    """Feature specs for plain numeric columns."""
+    return [
+        {"name": name, "type": "number", "categories": None, "allow_unknown": False}
+        for name in names
+    ]
+
+
+def feature_reference(frame: pd.DataFrame, feature_specs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Reference statistics per feature; an empty category counts as missing, as in training."""
+    return {
+        spec["name"]: (
+            categorical_reference(frame[spec["name"]].replace("", None).tolist())
+            if spec["type"] == "category"
+            else numeric_reference(frame[spec["name"]].to_numpy())
+        )
+        for spec in feature_specs
+    }
+
+
+def one_candidate_metrics(
+    selection_metric: str,
+    test: dict[str, float],
+    *,
+    name: str,
+    estimator: str,
+    params: dict[str, Any],
+    cv_mean: float,
+) -> dict[str, Any]:
+    """The metrics entry of a model chosen from a single candidate."""
+    candidate = {
+        "name": name,
+        "estimator": estimator,
+        "params": params,
+        "cv_mean": cv_mean,
+        "cv_std": 0.0,
+    }
+    return {
+        "selection_metric": selection_metric,
+        "best_candidate": name,
+        "test": test,
+        "candidates": [candidate],
+    }
+
+
+def dump_model(root: Path, model_name: str, model_version: str, pipeline: Any) -> Path:
+    """Create ``root/model_name/model_version`` holding ``pipeline`` as model.joblib."""
+    directory = root / model_name / model_version
+    directory.mkdir(parents=True, exist_ok=False)
+    joblib.dump(pipeline, directory / "model.joblib")
+    return directory
+
+
+def artifact_metadata(
+    directory: Path,
+    *,
+    trainer_class: str,
+    task: str,
+    frame: pd.DataFrame,
+    feature_specs: list[dict[str, Any]],
+    target: pd.Series,
+    classes: list[str] | None,
+    metrics: dict[str, Any],
+    source: str,
+    fingerprint: str,
+    onnx: dict[str, Any] | None = None,
+    signing_key: tuple[str, bytes] | None = None,
+) -> dict[str, Any]:
+    """The metadata document (docs/artifact.md) for the model dumped in ``directory``.
+
+    Every row of ``frame`` counts as training and test data; the target distribution is
+    categorical for classifiers and numeric otherwise; ``onnx`` is the entry of an exported
+    graph (none by default).
+    """
+    model_path = directory / "model.joblib"
+    distribution = (
+        categorical_reference(target.tolist())
+        if task == "classification"
+        else numeric_reference(target.to_numpy())
+    )
+    return {
+        "schema_version": 1,
+        "model_name": directory.parent.name,
+        "model_version": directory.name,
+        "trainer_class": trainer_class,
+        "task": task,
+        "features": feature_specs,
+        "target": {"name": str(target.name), "classes": classes, "distribution": distribution},
+        "metrics": metrics,
+        "data": {
+            "source": source,
+            "fingerprint": fingerprint,
+            "n_rows": len(frame),
+            "n_train": len(frame),
+            "n_test": len(frame),
+        },
+        "reference": feature_reference(frame, feature_specs),
+        "versions": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "joblib": joblib.__version__,
+        },
+        "run": {
+            "flow_name": "TestFactory",
+            "run_id": "0",
+            "pathspec": "TestFactory/0",
+            "git_commit": None,
+        },
+        "created_at": datetime.now(UTC).isoformat(),
+        "model_file": {
+            "path": "model.joblib",
+            "sha256": sha256_file(model_path),
+            "size_bytes": model_path.stat().st_size,
+        },
+        "onnx": onnx or {"path": None, "reason": "not exported by the test factory"},
+        "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
+    }
+
+
+def publish(
+    root: Path,
+    directory: Path,
+    metadata: dict[str, Any],
+    *,
+    signing_key: tuple[str, bytes] | None = None,
+    latest: bool = True,
+) -> BuiltArtifact:
+    """Write metadata.json, sign the artifact when given a key and point LATEST at it."""
+    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    if signing_key:
+        sign_artifact(directory, *signing_key)
+    if latest:
+        (directory.parent / "LATEST").write_text(directory.name + "\n")
+    return BuiltArtifact(root, directory.parent.name, directory.name, directory, metadata)
+
+
 def build_iris_artifact(
     root: Path,
     *,
@@ -125,87 +268,36 @@ def build_iris_artifact(
         [("scale", StandardScaler()), ("model", model)] if scale else [("model", model)]
     )
     pipeline.fit(features, target)
-
-    directory = root / model_name / model_version
-    directory.mkdir(parents=True, exist_ok=False)
-    model_path = directory / "model.joblib"
-    joblib.dump(pipeline, model_path)
-
+    directory = dump_model(root, model_name, model_version, pipeline)
     onnx_entry = (
         export_onnx(pipeline, features, directory / "model.onnx", onnx_precision)
         if with_onnx
-        else {"path": None, "reason": "not exported by the test factory"}
+        else None
     )
     accuracy = float((pipeline.predict(features) == target).mean())
-    fingerprint = hashlib.sha256(
-        pd.util.hash_pandas_object(pd.concat([features, target], axis=1)).values.tobytes()
-    ).hexdigest()
-    metadata: dict[str, Any] = {
-        "schema_version": 1,
-        "model_name": model_name,
-        "model_version": model_version,
-        "trainer_class": "IrisClassifier",
-        "task": "classification",
-        "features": [
-            {"name": name, "type": "number", "categories": None, "allow_unknown": False}
-            for name in IRIS_FEATURES
-        ],
-        "target": {
-            "name": "species",
-            "classes": [str(c) for c in pipeline.classes_],
-            "distribution": categorical_reference(target.tolist()),
-        },
-        "metrics": {
-            "selection_metric": "accuracy",
-            "best_candidate": "logistic_regression",
-            "test": {"accuracy": accuracy, "f1_macro": accuracy},
-            "candidates": [
-                {
-                    "name": "logistic_regression",
-                    "estimator": "sklearn.linear_model.LogisticRegression",
-                    "params": {"C": C},
-                    "cv_mean": accuracy,
-                    "cv_std": 0.0,
-                }
-            ],
-        },
-        "data": {
-            "source": "sklearn:iris",
-            "fingerprint": fingerprint,
-            "n_rows": len(features),
-            "n_train": len(features),
-            "n_test": len(features),
-        },
-        "reference": {name: numeric_reference(features[name].to_numpy()) for name in IRIS_FEATURES},
-        "versions": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "joblib": joblib.__version__,
-        },
-        "run": {
-            "flow_name": "TestFactory",
-            "run_id": "0",
-            "pathspec": "TestFactory/0",
-            "git_commit": None,
-        },
-        "created_at": datetime.now(UTC).isoformat(),
-        "model_file": {
-            "path": "model.joblib",
-            "sha256": sha256_file(model_path),
-            "size_bytes": model_path.stat().st_size,
-        },
-        "onnx": onnx_entry,
-        "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
-    }
+    metadata = artifact_metadata(
+        directory,
+        trainer_class="IrisClassifier",
+        task="classification",
+        frame=features,
+        feature_specs=number_features(IRIS_FEATURES),
+        target=target,
+        classes=[str(c) for c in pipeline.classes_],
+        metrics=one_candidate_metrics(
+            "accuracy",
+            {"accuracy": accuracy, "f1_macro": accuracy},
+            name="logistic_regression",
+            estimator="sklearn.linear_model.LogisticRegression",
+            params={"C": C},
+            cv_mean=accuracy,
+        ),
+        source="sklearn:iris",
+        fingerprint=frame_fingerprint(pd.concat([features, target], axis=1)),
+        onnx=onnx_entry,
+        signing_key=signing_key,
+    )
     metadata.update(metadata_overrides or {})
-    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
-    if signing_key:
-        sign_artifact(directory, *signing_key)
-    if set_latest:
-        (root / model_name / "LATEST").write_text(model_version + "\n")
-    return BuiltArtifact(root, model_name, model_version, directory, metadata)
+    return publish(root, directory, metadata, signing_key=signing_key, latest=set_latest)
 
 
 def export_onnx(
@@ -257,6 +349,25 @@ def sign_artifact(directory: Path, key_id: str, secret: bytes) -> None:
     )
 
 
+def rewrite_metadata(directory: Path, **changes: Any) -> None:
+    """Replace top-level fields of a published artifact's metadata.json (for fault tests)."""
+    path = directory / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.update(changes)
+    path.write_text(json.dumps(metadata, indent=2))
+
+
+def replace_model(directory: Path, data: bytes) -> None:
+    """New model.joblib bytes with a matching recorded sha256 and size (only the content is
+    wrong)."""
+    model = directory / "model.joblib"
+    model.write_bytes(data)
+    rewrite_metadata(
+        directory,
+        model_file={"path": "model.joblib", "sha256": sha256_file(model), "size_bytes": len(data)},
+    )
+
+
 def set_latest(root: Path, model_name: str, version: str) -> None:
     tmp = root / model_name / f"LATEST.tmp-{os.getpid()}"
     tmp.write_text(version + "\n")
@@ -283,79 +394,30 @@ def build_regressor_artifact(
     features, target = diabetes_frame()
     pipeline = Pipeline([("scale", StandardScaler()), ("model", Ridge(alpha=alpha))])
     pipeline.fit(features, target)
-    directory = root / model_name / model_version
-    directory.mkdir(parents=True, exist_ok=False)
-    model_path = directory / "model.joblib"
-    joblib.dump(pipeline, model_path)
+    directory = dump_model(root, model_name, model_version, pipeline)
     residuals = pipeline.predict(features) - target.to_numpy()
     rmse = float(np.sqrt(np.mean(residuals**2)))
-    metadata: dict[str, Any] = {
-        "schema_version": 1,
-        "model_name": model_name,
-        "model_version": model_version,
-        "trainer_class": "DiabetesRegressor",
-        "task": "regression",
-        "features": [
-            {"name": name, "type": "number", "categories": None, "allow_unknown": False}
-            for name in features.columns
-        ],
-        "target": {
-            "name": "progression",
-            "classes": None,
-            "distribution": numeric_reference(target.to_numpy()),
-        },
-        "metrics": {
-            "selection_metric": "rmse",
-            "best_candidate": "ridge",
-            "test": {"rmse": rmse},
-            "candidates": [
-                {
-                    "name": "ridge",
-                    "estimator": "sklearn.linear_model.Ridge",
-                    "params": {"alpha": alpha},
-                    "cv_mean": rmse,
-                    "cv_std": 0.0,
-                }
-            ],
-        },
-        "data": {
-            "source": "sklearn:diabetes",
-            "fingerprint": hashlib.sha256(
-                pd.util.hash_pandas_object(features).values.tobytes()
-            ).hexdigest(),
-            "n_rows": len(features),
-            "n_train": len(features),
-            "n_test": len(features),
-        },
-        "reference": {name: numeric_reference(features[name].to_numpy()) for name in features},
-        "versions": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "joblib": joblib.__version__,
-        },
-        "run": {
-            "flow_name": "TestFactory",
-            "run_id": "0",
-            "pathspec": "TestFactory/0",
-            "git_commit": None,
-        },
-        "created_at": datetime.now(UTC).isoformat(),
-        "model_file": {
-            "path": "model.joblib",
-            "sha256": sha256_file(model_path),
-            "size_bytes": model_path.stat().st_size,
-        },
-        "onnx": {"path": None, "reason": "not exported by the test factory"},
-        "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
-    }
-    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
-    if signing_key:
-        sign_artifact(directory, *signing_key)
-    if set_latest:
-        (root / model_name / "LATEST").write_text(model_version + "\n")
-    return BuiltArtifact(root, model_name, model_version, directory, metadata)
+    metadata = artifact_metadata(
+        directory,
+        trainer_class="DiabetesRegressor",
+        task="regression",
+        frame=features,
+        feature_specs=number_features(features.columns),
+        target=target,
+        classes=None,
+        metrics=one_candidate_metrics(
+            "rmse",
+            {"rmse": rmse},
+            name="ridge",
+            estimator="sklearn.linear_model.Ridge",
+            params={"alpha": alpha},
+            cv_mean=rmse,
+        ),
+        source="sklearn:diabetes",
+        fingerprint=frame_fingerprint(features),
+        signing_key=signing_key,
+    )
+    return publish(root, directory, metadata, signing_key=signing_key, latest=set_latest)
 
 
 HOUSE_FEATURES = [
@@ -412,78 +474,29 @@ def build_house_artifact(
         ]
     )
     pipeline.fit(features, target)
-    directory = root / model_name / model_version
-    directory.mkdir(parents=True, exist_ok=False)
-    model_path = directory / "model.joblib"
-    joblib.dump(pipeline, model_path)
+    directory = dump_model(root, model_name, model_version, pipeline)
     r2 = float(pipeline.score(features, target))
-    metadata: dict[str, Any] = {
-        "schema_version": 1,
-        "model_name": model_name,
-        "model_version": model_version,
-        "trainer_class": "HousePriceRegressor",
-        "task": "regression",
-        "features": HOUSE_FEATURES,
-        "target": {
-            "name": "price_k",
-            "classes": None,
-            "distribution": numeric_reference(target.to_numpy()),
-        },
-        "metrics": {
-            "selection_metric": "r2",
-            "best_candidate": "ridge",
-            "test": {"r2": r2},
-            "candidates": [
-                {
-                    "name": "ridge",
-                    "estimator": "sklearn.linear_model.Ridge",
-                    "params": {"alpha": 1.0},
-                    "cv_mean": r2,
-                    "cv_std": 0.0,
-                }
-            ],
-        },
-        "data": {
-            "source": "synthetic:house_prices",
-            "fingerprint": hashlib.sha256(
-                pd.util.hash_pandas_object(features).values.tobytes()
-            ).hexdigest(),
-            "n_rows": len(features),
-            "n_train": len(features),
-            "n_test": len(features),
-        },
-        "reference": {
-            "area_sqm": numeric_reference(features["area_sqm"].to_numpy()),
-            "rooms": numeric_reference(features["rooms"].to_numpy()),
-            "district": categorical_reference(features["district"].tolist()),
-        },
-        "versions": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "joblib": joblib.__version__,
-        },
-        "run": {
-            "flow_name": "TestFactory",
-            "run_id": "0",
-            "pathspec": "TestFactory/0",
-            "git_commit": None,
-        },
-        "created_at": datetime.now(UTC).isoformat(),
-        "model_file": {
-            "path": "model.joblib",
-            "sha256": sha256_file(model_path),
-            "size_bytes": model_path.stat().st_size,
-        },
-        "onnx": {"path": None, "reason": "not exported by the test factory"},
-        "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
-    }
-    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
-    if signing_key:
-        sign_artifact(directory, *signing_key)
-    (root / model_name / "LATEST").write_text(model_version + "\n")
-    return BuiltArtifact(root, model_name, model_version, directory, metadata)
+    metadata = artifact_metadata(
+        directory,
+        trainer_class="HousePriceRegressor",
+        task="regression",
+        frame=features,
+        feature_specs=HOUSE_FEATURES,
+        target=target,
+        classes=None,
+        metrics=one_candidate_metrics(
+            "r2",
+            {"r2": r2},
+            name="ridge",
+            estimator="sklearn.linear_model.Ridge",
+            params={"alpha": 1.0},
+            cv_mean=r2,
+        ),
+        source="synthetic:house_prices",
+        fingerprint=frame_fingerprint(features),
+        signing_key=signing_key,
+    )
+    return publish(root, directory, metadata, signing_key=signing_key)
 
 
 HOUSE_PRICES_CSV = Path(__file__).resolve().parent.parent / "data" / "house_prices.csv"
@@ -553,71 +566,25 @@ def build_house_prices_artifact(
         }
         for name in frame.columns
     ]
-    reference = {
-        spec["name"]: (
-            categorical_reference(frame[spec["name"]].replace("", None).tolist())
-            if spec["type"] == "category"
-            else numeric_reference(frame[spec["name"]].to_numpy())
-        )
-        for spec in feature_specs
-    }
-    version = new_version()
-    directory = root / "house_prices" / version
-    directory.mkdir(parents=True)
-    model_path = directory / "model.joblib"
-    joblib.dump(pipeline, model_path)
-    metadata: dict[str, Any] = {
-        "schema_version": 1,
-        "model_name": "house_prices",
-        "model_version": version,
-        "trainer_class": "CSVTrainer",
-        "task": "regression",
-        "features": feature_specs,
-        "target": {
-            "name": HOUSE_TARGET,
-            "classes": None,
-            "distribution": numeric_reference(target.to_numpy()),
-        },
-        "metrics": {
-            "selection_metric": "r2",
-            "best_candidate": "ridge",
-            "test": {"r2": float(pipeline.score(frame, target))},
-            "candidates": [
-                {"name": "ridge", "estimator": "Ridge", "params": {}, "cv_mean": 0.0, "cv_std": 0.0}
-            ],
-        },
-        "data": {
-            "source": str(HOUSE_PRICES_CSV.name),
-            "fingerprint": sha256_file(HOUSE_PRICES_CSV),
-            "n_rows": len(frame),
-            "n_train": len(frame),
-            "n_test": len(frame),
-        },
-        "reference": reference,
-        "versions": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "joblib": joblib.__version__,
-        },
-        "run": {
-            "flow_name": "TestFactory",
-            "run_id": "0",
-            "pathspec": "TestFactory/0",
-            "git_commit": None,
-        },
-        "created_at": datetime.now(UTC).isoformat(),
-        "model_file": {
-            "path": "model.joblib",
-            "sha256": sha256_file(model_path),
-            "size_bytes": model_path.stat().st_size,
-        },
-        "onnx": {"path": None, "reason": "not exported by the test factory"},
-        "signing": {"algorithm": "HMAC-SHA256", "key_id": signing_key[0]} if signing_key else None,
-    }
-    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2))
-    if signing_key:
-        sign_artifact(directory, *signing_key)
-    (root / "house_prices" / "LATEST").write_text(version + "\n")
-    return BuiltArtifact(root, "house_prices", version, directory, metadata)
+    directory = dump_model(root, "house_prices", new_version(), pipeline)
+    metadata = artifact_metadata(
+        directory,
+        trainer_class="CSVTrainer",
+        task="regression",
+        frame=frame,
+        feature_specs=feature_specs,
+        target=target,
+        classes=None,
+        metrics=one_candidate_metrics(
+            "r2",
+            {"r2": float(pipeline.score(frame, target))},
+            name="ridge",
+            estimator="Ridge",
+            params={},
+            cv_mean=0.0,
+        ),
+        source=str(HOUSE_PRICES_CSV.name),
+        fingerprint=sha256_file(HOUSE_PRICES_CSV),
+        signing_key=signing_key,
+    )
+    return publish(root, directory, metadata, signing_key=signing_key)

@@ -8,13 +8,13 @@ Needs wrk (Debian package ``wrk``): skipped when missing, unless ``REQUIRE_SYSTE
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.system_tools import system_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,10 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _require_wrk() -> None:
-    if shutil.which("wrk") is None:
-        if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
-            pytest.fail("wrk not installed; REQUIRE_SYSTEM_TOOLS=1 requires it")
-        pytest.skip("wrk not installed (apt-get install wrk)")
+    system_tool("wrk", package="wrk")
 
 
 def test_quick_bench_runs_without_errors_and_writes_a_report(tmp_path: Path) -> None:

@@ -15,12 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.artifact_factory import build_iris_artifact
-from tests.integration_tests.test_monitoring_report_browser import (
-    chromium,
-    console_messages,
-    run_browser,
-)
+from tests.integration_tests.test_monitoring_report_browser import console_messages, run_browser
 from tests.server_process import ServerPool
+from tests.system_tools import chromium
 
 pytestmark = pytest.mark.integration
 

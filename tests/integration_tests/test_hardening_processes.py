@@ -38,6 +38,7 @@ import pytest
 from tests.artifact_factory import build_iris_artifact, new_version, set_latest
 from tests.polling import wait_for
 from tests.server_process import REPO_ROOT, ServerPool
+from tests.system_tools import chromium
 
 pytestmark = pytest.mark.integration
 
@@ -322,22 +323,10 @@ def test_unsigned_start_up_is_503_unless_allowed_with_a_warning(
     assert warnings, lenient.logs()
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 def test_docs_page_runs_under_its_content_security_policy(
     start_server: ServerPool, signed_artifacts: Path
 ) -> None:
-    binary = _chromium()
-    if binary is None:
-        if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
-            pytest.fail("Chromium not installed; REQUIRE_SYSTEM_TOOLS=1 requires it")
-        pytest.skip("Chromium not installed (Debian: apt-get install chromium)")
+    binary = chromium()
     server = start_server(signed_artifacts)
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         result = subprocess.run(

@@ -250,19 +250,24 @@ def image_runtime(
     assert not written, f"the service wrote outside /tmp (read-only root fs): {written[:10]}"
 
 
-def test_image_holds_only_serving_code_and_packages(image_runtime: Running) -> None:
-    src = image_runtime.workdir / "src"
-    assert (src / "serve" / "app.py").is_file()
-    assert not (src / "training").exists()
+def _importable(image_runtime: Running, modules: tuple[str, ...]) -> str:
+    """Which of ``modules`` the image's virtualenv finds, printed as a Python list."""
     python = image_runtime.rootfs.host("/opt/venv/bin/python")
     probe = "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])"
-    found = subprocess.run(
-        [str(python), "-c", probe, *TRAINING_ONLY],
+    return subprocess.run(
+        [str(python), "-c", probe, *modules],
         capture_output=True,
         text=True,
         check=True,
         env=image_runtime.env,
     ).stdout.strip()
+
+
+def test_image_holds_only_serving_code_and_packages(image_runtime: Running) -> None:
+    src = image_runtime.workdir / "src"
+    assert (src / "serve" / "app.py").is_file()
+    assert not (src / "training").exists()
+    found = _importable(image_runtime, TRAINING_ONLY)
     assert found == "[]", f"training-only packages in the serving virtualenv: {found}"
 
 
@@ -272,18 +277,11 @@ def test_slim_stage_serves_onnx_without_a_pickle_runtime(image_runtime: Running)
     if image_runtime.runtime.name != "runtime-slim":
         pytest.skip("the full image serves pickles")
     assert image_runtime.env["ALLOW_PICKLE"] == "false"
-    python = image_runtime.rootfs.host("/opt/venv/bin/python")
-    probe = "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])"
-    found = subprocess.run(
-        [str(python), "-c", probe, *PICKLE_ONLY],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=image_runtime.env,
-    ).stdout.strip()
+    found = _importable(image_runtime, PICKLE_ONLY)
     assert found == "[]", f"pickle-only packages in the slim virtualenv: {found}"
     health = httpx.get(f"{image_runtime.base_url}/health", timeout=5).json()
     assert health["backend"] == "onnx"
+    python = image_runtime.rootfs.host("/opt/venv/bin/python")
     refused = subprocess.run(
         [str(python), *image_runtime.runtime.cmd[1:]],
         cwd=image_runtime.workdir,

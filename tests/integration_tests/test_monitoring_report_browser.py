@@ -20,6 +20,7 @@ import pytest
 
 from src.serve.monitoring.report.cli import main as report_main
 from tests.artifact_factory import IRIS_FEATURES, build_iris_artifact
+from tests.system_tools import chromium
 from tests.unit_tests.serve.monitoring.helpers import iris_traffic
 
 pytestmark = pytest.mark.integration
@@ -29,17 +30,6 @@ BROWSER_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
 ]  # fmt: skip
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    reason = "Chromium not installed (Debian: apt-get install chromium)"
-    if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
-        pytest.fail(f"{reason}; REQUIRE_SYSTEM_TOOLS=1 requires it")
-    pytest.skip(reason)
 
 
 def run_browser(binary: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from tests.dockerfile_stages import DOCKERFILE, parse, stage
+from tests.system_tools import system_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -38,16 +39,6 @@ def python_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         pytest.fail(f"{name} not found: python -m pip install -r validation_requirements.txt")
-    return path
-
-
-def system_tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} not installed (apt-get install -y {package})"
-        if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
-            pytest.fail(message + " and REQUIRE_SYSTEM_TOOLS=1")
-        pytest.skip(message)
     return path
 
 
@@ -333,7 +324,7 @@ def test_compose_spec_schema_fails_a_broken_compose_file(tmp_path: Path) -> None
 
 
 def test_docker_compose_config_accepts_the_repo_and_rejects_a_broken_file(tmp_path: Path) -> None:
-    compose = system_tool("docker-compose", "docker-compose")
+    compose = system_tool("docker-compose", package="docker-compose")
     good = run(
         compose,
         "-f",
@@ -561,7 +552,7 @@ def test_dashboard_has_the_four_signals() -> None:
 
 
 def test_prometheus_config_and_dashboard_queries_pass_promtool(tmp_path: Path) -> None:
-    promtool = system_tool("promtool", "prometheus")
+    promtool = system_tool("promtool", package="prometheus")
     config = run(promtool, "check", "config", "monitoring/prometheus/prometheus.yml")
     assert config.returncode == 0, config.stdout + config.stderr
     rules = {

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import platform
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
 import httpx
-import joblib
 import numpy as np
 import pandas as pd
-import sklearn
 from fastapi import FastAPI
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from src.serve.settings import Settings, load_settings
 from tests.artifact_factory import (
-    categorical_reference,
+    artifact_metadata,
+    dump_model,
     new_version,
-    numeric_reference,
-    sha256_file,
+    one_candidate_metrics,
+    publish,
 )
 from tests.polling import wait_for
 
@@ -156,70 +152,25 @@ def publish_custom_artifact(
     task: str,
 ) -> str:
     """Fit ``pipeline`` and publish it per docs/artifact.md (for non-iris shapes)."""
-    version = new_version()
     pipeline.fit(frame, target)
-    directory = root / model_name / version
-    directory.mkdir(parents=True)
-    model_path = directory / "model.joblib"
-    joblib.dump(pipeline, model_path)
-    reference = {
-        spec["name"]: (
-            categorical_reference(frame[spec["name"]].tolist())
-            if spec["type"] == "category"
-            else numeric_reference(frame[spec["name"]].to_numpy())
-        )
-        for spec in feature_specs
-    }
+    directory = dump_model(root, model_name, new_version(), pipeline)
     classes = [str(c) for c in pipeline.classes_] if task == "classification" else None
-    distribution = (
-        categorical_reference(target.tolist())
-        if task == "classification"
-        else numeric_reference(target.to_numpy())
+    metadata = artifact_metadata(
+        directory,
+        trainer_class="Custom",
+        task=task,
+        frame=frame,
+        feature_specs=feature_specs,
+        target=target,
+        classes=classes,
+        metrics=one_candidate_metrics(
+            "score", {}, name="only", estimator="x", params={}, cv_mean=1.0
+        ),
+        source="test",
+        fingerprint=hashlib.sha256(b"test").hexdigest(),
+        onnx={"path": None, "reason": "test"},
     )
-    metadata = {
-        "schema_version": 1,
-        "model_name": model_name,
-        "model_version": version,
-        "trainer_class": "Custom",
-        "task": task,
-        "features": feature_specs,
-        "target": {"name": str(target.name), "classes": classes, "distribution": distribution},
-        "metrics": {
-            "selection_metric": "score",
-            "best_candidate": "only",
-            "test": {},
-            "candidates": [
-                {"name": "only", "estimator": "x", "params": {}, "cv_mean": 1.0, "cv_std": 0.0}
-            ],
-        },
-        "data": {
-            "source": "test",
-            "fingerprint": hashlib.sha256(b"test").hexdigest(),
-            "n_rows": len(frame),
-            "n_train": len(frame),
-            "n_test": len(frame),
-        },
-        "reference": reference,
-        "versions": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "joblib": joblib.__version__,
-        },
-        "run": {"flow_name": "T", "run_id": "0", "pathspec": "T/0", "git_commit": None},
-        "created_at": datetime.now(UTC).isoformat(),
-        "model_file": {
-            "path": "model.joblib",
-            "sha256": sha256_file(model_path),
-            "size_bytes": model_path.stat().st_size,
-        },
-        "onnx": {"path": None, "reason": "test"},
-        "signing": None,
-    }
-    (directory / "metadata.json").write_text(json.dumps(metadata))
-    (root / model_name / "LATEST").write_text(version + "\n")
-    return version
+    return publish(root, directory, metadata).model_version
 
 
 class ContrarianClassifier(ClassifierMixin, BaseEstimator):

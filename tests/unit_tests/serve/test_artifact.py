@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import io
 from pathlib import Path
 from unittest import mock
 
@@ -19,18 +19,17 @@ from src.serve.errors import (
     InvalidArtifactError,
     ModelLoadError,
 )
-from tests.artifact_factory import BuiltArtifact, build_iris_artifact, new_version, sha256_file
+from tests.artifact_factory import (
+    BuiltArtifact,
+    build_iris_artifact,
+    new_version,
+    replace_model,
+    rewrite_metadata,
+)
 
 
 def _ref(built: BuiltArtifact) -> ArtifactRef:
     return ArtifactRef(built.model_name, built.model_version, built.directory)
-
-
-def _rewrite_metadata(built: BuiltArtifact, **changes: object) -> None:
-    path = built.directory / "metadata.json"
-    metadata = json.loads(path.read_text())
-    metadata.update(changes)
-    path.write_text(json.dumps(metadata))
 
 
 # --- resolve ------------------------------------------------------------------------------------
@@ -172,7 +171,7 @@ def test_minor_numpy_drift_is_a_warning_not_a_refusal(artifacts: Path, iris: Bui
 def test_invalid_metadata_is_refused(
     iris: BuiltArtifact, change: dict[str, object], message: str
 ) -> None:
-    _rewrite_metadata(iris, **change)
+    rewrite_metadata(iris.directory, **change)
     with pytest.raises(InvalidArtifactError, match=message):
         read_metadata(_ref(iris))
 
@@ -190,7 +189,7 @@ def test_metadata_that_is_not_json_is_refused(iris: BuiltArtifact) -> None:
 
 
 def test_metadata_of_another_version_is_refused(iris: BuiltArtifact) -> None:
-    _rewrite_metadata(iris, model_version="20000101T000000000000Z")
+    rewrite_metadata(iris.directory, model_version="20000101T000000000000Z")
     with pytest.raises(InvalidArtifactError, match="not the directory it is in"):
         load_artifact(_ref(iris))
 
@@ -225,16 +224,9 @@ def test_missing_model_file_is_refused(iris: BuiltArtifact) -> None:
 
 
 def _replace_model(built: BuiltArtifact, obj: object) -> None:
-    model = built.directory / "model.joblib"
-    joblib.dump(obj, model)
-    _rewrite_metadata(
-        built,
-        model_file={
-            "path": "model.joblib",
-            "sha256": sha256_file(model),
-            "size_bytes": model.stat().st_size,
-        },
-    )
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    replace_model(built.directory, buffer.getvalue())
 
 
 def test_object_that_is_not_an_estimator_is_refused(iris: BuiltArtifact) -> None:
@@ -244,23 +236,15 @@ def test_object_that_is_not_an_estimator_is_refused(iris: BuiltArtifact) -> None
 
 
 def test_classes_that_differ_from_metadata_are_refused(iris: BuiltArtifact) -> None:
-    _rewrite_metadata(
-        iris, target=dict(iris.metadata["target"], classes=["setosa", "versicolor", "other"])
+    rewrite_metadata(
+        iris.directory,
+        target=dict(iris.metadata["target"], classes=["setosa", "versicolor", "other"]),
     )
     with pytest.raises(IncompatibleArtifactError, match="classes differ"):
         load_artifact(_ref(iris))
 
 
 def test_correct_digest_of_garbage_is_a_load_error(iris: BuiltArtifact) -> None:
-    model = iris.directory / "model.joblib"
-    model.write_bytes(b"this is not a pickle at all")
-    _rewrite_metadata(
-        iris,
-        model_file={
-            "path": "model.joblib",
-            "sha256": sha256_file(model),
-            "size_bytes": model.stat().st_size,
-        },
-    )
+    replace_model(iris.directory, b"this is not a pickle at all")
     with pytest.raises(ModelLoadError, match="could not be deserialised"):
         load_artifact(_ref(iris))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import io
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -25,7 +24,13 @@ import pytest
 import sklearn
 
 from src.serve.app import create_app
-from tests.artifact_factory import BuiltArtifact, new_version, set_latest, sha256_file
+from tests.artifact_factory import (
+    BuiltArtifact,
+    new_version,
+    replace_model,
+    rewrite_metadata,
+    set_latest,
+)
 from tests.unit_tests.serve.hardening_support import (
     build_signed,
     captured_logs,
@@ -47,23 +52,6 @@ pytestmark = [
 ]
 
 
-def _rewrite_metadata(built: BuiltArtifact, **changes: object) -> None:
-    path = built.directory / "metadata.json"
-    metadata = json.loads(path.read_text())
-    metadata.update(changes)
-    path.write_text(json.dumps(metadata, indent=2))
-
-
-def _replace_model(built: BuiltArtifact, data: bytes) -> None:
-    """New model bytes with a consistent recorded sha256/size (only the content is wrong)."""
-    model = built.directory / "model.joblib"
-    model.write_bytes(data)
-    _rewrite_metadata(
-        built,
-        model_file={"path": "model.joblib", "sha256": sha256_file(model), "size_bytes": len(data)},
-    )
-
-
 def model_missing(built: BuiltArtifact) -> None:
     (built.directory / "model.joblib").unlink()
 
@@ -81,13 +69,13 @@ def model_corrupted(built: BuiltArtifact) -> None:
 
 
 def model_garbage_with_matching_hash(built: BuiltArtifact) -> None:
-    _replace_model(built, os.urandom(2048))
+    replace_model(built.directory, os.urandom(2048))
 
 
 def model_not_a_pipeline(built: BuiltArtifact) -> None:
     buffer = io.BytesIO()
     joblib.dump({"weights": [1, 2, 3]}, buffer)
-    _replace_model(built, buffer.getvalue())
+    replace_model(built.directory, buffer.getvalue())
 
 
 def metadata_missing(built: BuiltArtifact) -> None:
@@ -99,13 +87,13 @@ def metadata_not_json(built: BuiltArtifact) -> None:
 
 
 def metadata_unknown_schema_version(built: BuiltArtifact) -> None:
-    _rewrite_metadata(built, schema_version=2)
+    rewrite_metadata(built.directory, schema_version=2)
 
 
 def incompatible_sklearn(built: BuiltArtifact) -> None:
     major, minor = sklearn.__version__.split(".")[:2]
     versions = dict(built.metadata["versions"], **{"scikit-learn": f"{major}.{int(minor) + 1}.0"})
-    _rewrite_metadata(built, versions=versions)
+    rewrite_metadata(built.directory, versions=versions)
 
 
 # (fault, re-sign afterwards?, reason in /health and logs, metrics reason code)

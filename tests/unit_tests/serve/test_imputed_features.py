@@ -22,6 +22,7 @@ from tests.artifact_factory import (
     BuiltArtifact,
     build_house_prices_artifact,
     build_iris_artifact,
+    number_features,
 )
 from tests.unit_tests.serve.helpers import AUTH, AppClient, assert_error, make_settings
 
@@ -118,9 +119,7 @@ def test_openapi_marks_exactly_the_imputed_features_optional(house_client: AppCl
 
 def _iris_metadata(artifacts: Path, imputed: set[str]) -> ArtifactMetadata:
     features = [
-        {"name": n, "type": "number", "categories": None, "allow_unknown": False}
-        | {"imputed": n in imputed}
-        for n in IRIS_FEATURES
+        spec | {"imputed": spec["name"] in imputed} for spec in number_features(IRIS_FEATURES)
     ]
     built = build_iris_artifact(artifacts, metadata_overrides={"features": features})
     return ArtifactMetadata.model_validate(built.metadata)

@@ -207,19 +207,22 @@ def test_every_field_is_documented() -> None:
         assert field.description, f"{name} has no description"
 
 
-def test_start_up_with_invalid_settings_prints_one_line_and_exits_2(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "FASTAPI_PORT": "99999", "API_KEYS": "k1"}
-    env["SERVE_CONFIG"] = str(tmp_path / "empty.yaml")
+def _start_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Start the server in a child process with an empty config file and only ``env`` set."""
     (tmp_path / "empty.yaml").write_text("")
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "src.serve.app"],
-        env=env,
+        env={"PATH": "/usr/bin:/bin", "SERVE_CONFIG": str(tmp_path / "empty.yaml"), **env},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
         cwd=Path(__file__).resolve().parents[3],
     )
+
+
+def test_start_up_with_invalid_settings_prints_one_line_and_exits_2(tmp_path: Path) -> None:
+    result = _start_up(tmp_path, FASTAPI_PORT="99999", API_KEYS="k1")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "serve: invalid settings: FASTAPI_PORT: Input should be less than or equal to 65535 "
@@ -229,17 +232,7 @@ def test_start_up_with_invalid_settings_prints_one_line_and_exits_2(tmp_path: Pa
 
 
 def test_start_up_without_keys_fails_loudly(tmp_path: Path) -> None:
-    (tmp_path / "empty.yaml").write_text("")
-    env = {"PATH": "/usr/bin:/bin", "SERVE_CONFIG": str(tmp_path / "empty.yaml")}
-    result = subprocess.run(
-        [sys.executable, "-m", "src.serve.app"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=Path(__file__).resolve().parents[3],
-    )
+    result = _start_up(tmp_path)
     assert result.returncode == 2
     assert "no API keys configured" in result.stderr
     assert "Traceback" not in result.stderr

@@ -28,6 +28,7 @@ from tests.artifact_factory import (
     BuiltArtifact,
     build_iris_artifact,
     new_version,
+    replace_model,
     set_latest,
     sign_artifact,
 )
@@ -113,11 +114,7 @@ def _tamper_metadata(built: BuiltArtifact) -> None:
 def _tamper_metadata_hash(built: BuiltArtifact) -> None:
     # Swap in another pickle and fix up its recorded sha256/size: only the signature catches it.
     other = build_iris_artifact(built.root, model_name="other", C=0.01)
-    (built.directory / "model.joblib").write_bytes((other.directory / "model.joblib").read_bytes())
-    path = built.directory / "metadata.json"
-    metadata = json.loads(path.read_text())
-    metadata["model_file"] = other.metadata["model_file"]
-    path.write_text(json.dumps(metadata, indent=2))
+    replace_model(built.directory, (other.directory / "model.joblib").read_bytes())
 
 
 def _add_onnx(built: BuiltArtifact) -> None:

@@ -46,27 +46,24 @@ def test_default_follows_the_deploy_setting(monkeypatch):
     assert deployed_config_default() == "src/training/configs/diabetes.yaml"
 
 
-def test_bad_config_stops_create_before_metaflow(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("trainer: IrisClassifier\nmodel_name: x\ncandidates: []\n")
-    env = {**os.environ, "METAFLOW_USER": "tester"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "run_training_workflow.py",
-            "argo-workflows",
-            "create",
-            "--only-json",
-            "--config",
-            str(bad),
-        ],
+def _create(*options: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``run_training_workflow.py argo-workflows create --only-json`` in a child process."""
+    command = ["run_training_workflow.py", "argo-workflows", "create", "--only-json", *options]
+    return subprocess.run(
+        [sys.executable, *command],
         cwd=REPO,
-        env=env,
+        env={**os.environ, "METAFLOW_USER": "tester", **env},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_bad_config_stops_create_before_metaflow(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trainer: IrisClassifier\nmodel_name: x\ncandidates: []\n")
+    result = _create("--config", str(bad))
     assert result.returncode == 2
     assert result.stderr.strip().startswith("config error: candidates")
     assert len(result.stderr.strip().splitlines()) == 1
@@ -74,15 +71,6 @@ def test_bad_config_stops_create_before_metaflow(tmp_path):
 
 
 def test_bad_schedule_stops_create_before_metaflow():
-    env = {**os.environ, "METAFLOW_USER": "tester", "TRAINING_SCHEDULE": "sometimes"}
-    result = subprocess.run(
-        [sys.executable, "run_training_workflow.py", "argo-workflows", "create", "--only-json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _create(TRAINING_SCHEDULE="sometimes")
     assert result.returncode == 2
     assert result.stderr.strip().startswith("config error: TRAINING_SCHEDULE:")

@@ -6,8 +6,6 @@ Runs ``amtool check-config`` and ``amtool config routes test`` when amtool is in
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,6 +15,7 @@ import yaml
 
 from src.training.drift_events import DRIFT_ALERTS, MODEL_LABEL
 from src.training.drift_receiver import ALERTS_PATH
+from tests.system_tools import system_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "monitoring" / "alertmanager" / "alertmanager.yml"
@@ -25,13 +24,7 @@ RETRAIN = "retrain-on-drift"
 
 
 def amtool() -> str:
-    path = shutil.which("amtool")
-    if path:
-        return path
-    reason = "amtool not installed (Debian: apt-get install prometheus-alertmanager)"
-    if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
-        pytest.fail(f"{reason}; REQUIRE_SYSTEM_TOOLS=1 requires it")
-    pytest.skip(reason)
+    return system_tool("amtool", package="prometheus-alertmanager")
 
 
 def routed_to(*labels: str) -> str:

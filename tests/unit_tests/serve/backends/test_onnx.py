@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,16 @@ from src.serve.backends.onnx import OnnxBackend
 from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import IncompatibleArtifactError, IntegrityError, OnnxUnsupportedError
 from src.serve.loaded_model import build_loaded_model
-from tests.artifact_factory import BuiltArtifact, build_iris_artifact, iris_frame
+from tests.artifact_factory import (
+    BuiltArtifact,
+    build_iris_artifact,
+    iris_frame,
+    number_features,
+    rewrite_metadata,
+)
 from tests.unit_tests.serve.backends.support import LogLines, app_client, corrupt_onnx, iris_records
 from tests.unit_tests.serve.helpers import (
     AUTH,
-    AppClient,
     make_settings,
     publish_custom_artifact,
 )
@@ -38,18 +42,11 @@ PROBA_TOLERANCE = 1e-5
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _rewrite_metadata(directory: Path, **fields: Any) -> None:
-    path = directory / "metadata.json"
-    metadata = json.loads(path.read_text())
-    metadata.update(fields)
-    path.write_text(json.dumps(metadata))
-
-
 def _export(directory: Path, onnx_model: Any, parity: dict[str, Any] | None = None) -> None:
     """Write ``model.onnx`` next to an artifact and record it in its metadata."""
     data = onnx_model.SerializeToString()
     (directory / "model.onnx").write_bytes(data)
-    _rewrite_metadata(
+    rewrite_metadata(
         directory,
         onnx={
             "path": "model.onnx",
@@ -62,14 +59,18 @@ def _export(directory: Path, onnx_model: Any, parity: dict[str, Any] | None = No
     )
 
 
-def _version_dir(root: Path, name: str) -> Path:
-    return root / name / (root / name / "LATEST").read_text().strip()
-
-
-def _predict_all(client: AppClient) -> list[dict[str, Any]]:
-    response = client.post("/predict/batch", json={"records": iris_records()}, headers=AUTH)
-    assert response.status_code == 200, response.text
-    return response.json()["predictions"]
+def _iris_answers(artifacts: Path, backend: str) -> tuple[list[Any], list[Any]]:
+    """The app's answers under ``backend``: one batch of every iris row, then every tenth row
+    predicted alone."""
+    with app_client(artifacts, inference_backend=backend) as client:
+        assert client.get("/health").json()["backend"] == backend
+        response = client.post("/predict/batch", json={"records": iris_records()}, headers=AUTH)
+        assert response.status_code == 200, response.text
+        single = [
+            client.post("/predict", json=record, headers=AUTH).json()
+            for record in iris_records()[::10]
+        ]
+    return response.json()["predictions"], single
 
 
 def _assert_same_answers(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
@@ -86,20 +87,8 @@ def _assert_same_answers(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> No
 def test_onnx_answers_equal_sklearn_answers_on_iris(
     clean_env: pytest.MonkeyPatch, artifacts: Path, iris_onnx: BuiltArtifact
 ) -> None:
-    with app_client(artifacts, inference_backend="onnx") as onnx_client:
-        assert onnx_client.get("/health").json()["backend"] == "onnx"
-        onnx_batch = _predict_all(onnx_client)
-        onnx_single = [
-            onnx_client.post("/predict", json=record, headers=AUTH).json()
-            for record in iris_records()[::10]
-        ]
-    with app_client(artifacts, inference_backend="sklearn") as sk_client:
-        assert sk_client.get("/health").json()["backend"] == "sklearn"
-        sk_batch = _predict_all(sk_client)
-        sk_single = [
-            sk_client.post("/predict", json=record, headers=AUTH).json()
-            for record in iris_records()[::10]
-        ]
+    onnx_batch, onnx_single = _iris_answers(artifacts, "onnx")
+    sk_batch, sk_single = _iris_answers(artifacts, "sklearn")
     assert len({p["prediction"] for p in onnx_batch}) == 3  # all classes occur
     _assert_same_answers(onnx_batch, sk_batch)
     _assert_same_answers(onnx_single, sk_single)
@@ -206,20 +195,16 @@ def test_regression_graphs_answer_the_same_values(artifacts: Path) -> None:
     features, target = frame.drop(columns="petal_width"), frame["petal_width"].rename("width")
     del target_species
     pipeline = Pipeline([("scale", StandardScaler()), ("model", LinearRegression())])
-    specs = [
-        {"name": c, "type": "number", "categories": None, "allow_unknown": False}
-        for c in features.columns
-    ]
-    publish_custom_artifact(
+    version = publish_custom_artifact(
         artifacts,
         model_name="width",
         frame=features,
         target=target,
         pipeline=pipeline,
-        feature_specs=specs,
+        feature_specs=number_features(features.columns),
         task="regression",
     )
-    directory = _version_dir(artifacts, "width")
+    directory = artifacts / "width" / version
     _export(
         directory,
         skl2onnx.to_onnx(
@@ -238,7 +223,12 @@ def test_regression_graphs_answer_the_same_values(artifacts: Path) -> None:
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
 
 
-def _fruit(root: Path) -> tuple[Path, pd.DataFrame, Pipeline]:
+def _fruit(root: Path) -> tuple[Path, pd.DataFrame, Any]:
+    """Publish a fruit classifier (a number and a string feature, integer labels); return its
+    directory, its data and its graph (one input per feature, no ZipMap), not yet exported."""
+    import skl2onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
     rng = np.random.default_rng(1)
     n = 200
     frame = pd.DataFrame(
@@ -271,7 +261,7 @@ def _fruit(root: Path) -> tuple[Path, pd.DataFrame, Pipeline]:
             "allow_unknown": True,
         },
     ]
-    publish_custom_artifact(
+    version = publish_custom_artifact(
         root,
         model_name="fruit",
         frame=frame,
@@ -280,26 +270,23 @@ def _fruit(root: Path) -> tuple[Path, pd.DataFrame, Pipeline]:
         feature_specs=specs,
         task="classification",
     )
-    directory = _version_dir(root, "fruit")
+    directory = root / "fruit" / version
     # publish_custom_artifact writes classes as strings; integer labels are the case to check.
-    _rewrite_metadata(directory, target={"name": "is_banana", "classes": [0, 1]})
-    return directory, frame, pipeline
-
-
-def test_categorical_string_inputs_and_integer_labels(artifacts: Path) -> None:
-    import skl2onnx
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-
-    directory, frame, _ = _fruit(artifacts)
-    pipeline = joblib.load(directory / "model.joblib")
-    converted = skl2onnx.convert_sklearn(
-        pipeline,
+    rewrite_metadata(directory, target={"name": "is_banana", "classes": [0, 1]})
+    fitted = joblib.load(directory / "model.joblib")
+    graph = skl2onnx.convert_sklearn(
+        fitted,
         initial_types=[
             ("weight", FloatTensorType([None, 1])),
             ("colour", StringTensorType([None, 1])),
         ],
-        options={id(pipeline.steps[-1][1]): {"zipmap": False}},
+        options={id(fitted.steps[-1][1]): {"zipmap": False}},
     )
+    return directory, frame, graph
+
+
+def test_categorical_string_inputs_and_integer_labels(artifacts: Path) -> None:
+    directory, frame, converted = _fruit(artifacts)
     _export(directory, converted)
     settings = make_settings(artifacts, model_name="fruit")
     model = build_loaded_model(resolve(artifacts, "fruit"), settings)
@@ -320,19 +307,7 @@ def test_categorical_string_inputs_and_integer_labels(artifacts: Path) -> None:
 
 
 def test_a_graph_whose_inputs_do_not_match_the_features_falls_back(artifacts: Path) -> None:
-    import skl2onnx
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-
-    directory, _, _ = _fruit(artifacts)
-    pipeline = joblib.load(directory / "model.joblib")
-    converted = skl2onnx.convert_sklearn(
-        pipeline,
-        initial_types=[
-            ("weight", FloatTensorType([None, 1])),
-            ("colour", StringTensorType([None, 1])),
-        ],
-        options={id(pipeline.steps[-1][1]): {"zipmap": False}},
-    )
+    directory, _, converted = _fruit(artifacts)
     converted.graph.input[1].name = "color"  # no longer a feature name
     for node in converted.graph.node:
         node.input[:] = ["color" if name == "colour" else name for name in node.input]
@@ -354,13 +329,7 @@ def test_a_float64_graph_answers_predict_like_scikit_learn(
     model = build_loaded_model(resolve(artifacts, "iris_classifier"), make_settings(artifacts))
     assert isinstance(model.backend, OnnxBackend)
     assert model.backend._session.get_inputs()[0].type == "tensor(double)"
-    with app_client(artifacts, inference_backend="onnx") as onnx_client:
-        assert onnx_client.get("/health").json()["backend"] == "onnx"
-        onnx_batch = _predict_all(onnx_client)
-        onnx_single = [
-            onnx_client.post("/predict", json=record, headers=AUTH).json()
-            for record in iris_records()[::10]
-        ]
+    onnx_batch, onnx_single = _iris_answers(artifacts, "onnx")
     pipeline = joblib.load(built.directory / "model.joblib")
     frame, _ = iris_frame()
     expected = pipeline.predict_proba(frame)

@@ -17,7 +17,7 @@ from src.serve.artifact import load_artifact, resolve
 from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import InvalidInputError, TooManyRowsError
 from src.serve.loaded_model import LoadedModel, build_loaded_model
-from tests.artifact_factory import build_iris_artifact, iris_frame
+from tests.artifact_factory import build_iris_artifact, iris_frame, number_features
 from tests.unit_tests.serve.helpers import (
     IRIS_ROW,
     ContrarianClassifier,
@@ -116,10 +116,7 @@ def test_regression_answers_floats_without_probabilities(artifacts: Path) -> Non
         frame=frame,
         target=target,
         pipeline=Pipeline([("scale", StandardScaler()), ("model", Ridge())]),
-        feature_specs=[
-            {"name": n, "type": "number", "categories": None, "allow_unknown": False}
-            for n in frame.columns
-        ],
+        feature_specs=number_features(frame.columns),
         task="regression",
     )
     model = _load(artifacts, "petal_width")

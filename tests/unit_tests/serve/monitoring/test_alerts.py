@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from src.serve.metrics import Metrics
 from src.serve.monitoring.prometheus import METRIC_NAMES
 from src.serve.predlog.prometheus import METRIC_NAMES as LIVE_QUALITY_NAMES
 from src.serve.predlog.quality import STATUS_CODES
+from tests.system_tools import system_tool
 
 ROOT = Path(__file__).resolve().parents[4]
 ALERTS = ROOT / "monitoring" / "prometheus" / "alerts.yml"
@@ -48,13 +46,7 @@ def exported_names() -> set[str]:
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path:
-        return path
-    reason = "promtool not installed (Debian: apt-get install prometheus)"
-    if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
-        pytest.fail(f"{reason}; REQUIRE_SYSTEM_TOOLS=1 requires it")
-    pytest.skip(reason)
+    return system_tool("promtool", package="prometheus")
 
 
 def test_every_rule_is_complete() -> None:
@@ -89,22 +81,22 @@ def test_drift_alerts_use_labels_from_metadata_only() -> None:
             }, rule["alert"]  # fmt: skip
 
 
-def test_promtool_check_rules() -> None:
+def run_promtool(*args: str) -> str:
+    """promtool's output for ``args``, which must succeed."""
     completed = subprocess.run(
-        [promtool(), "check", "rules", str(ALERTS)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [promtool(), *args], capture_output=True, text=True, timeout=60, check=False
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert f"SUCCESS: {len(rules())} rules found" in completed.stdout + completed.stderr
+    return completed.stdout + completed.stderr
+
+
+def test_promtool_check_rules() -> None:
+    output = run_promtool("check", "rules", str(ALERTS))
+    assert f"SUCCESS: {len(rules())} rules found" in output
 
 
 def test_promtool_unit_tests_fire_each_alert_on_its_signal_only() -> None:
-    completed = subprocess.run(
-        [promtool(), "test", "rules", str(ALERTS_TEST)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "SUCCESS" in completed.stdout + completed.stderr
+    assert "SUCCESS" in run_promtool("test", "rules", str(ALERTS_TEST))
     tested = set(re.findall(r"alertname: (\w+)", ALERTS_TEST.read_text()))
     assert tested == {rule["alert"] for rule in rules()}
 

@@ -27,6 +27,19 @@ def loaded(metadata: dict[str, Any], version: str = "v1") -> SimpleNamespace:
     return SimpleNamespace(raw_metadata=meta, name=meta["model_name"], version=version)
 
 
+def watching(
+    metadata: dict[str, Any], window: int
+) -> tuple[CollectorRegistry, MonitoringService, SimpleNamespace]:
+    """A service (uncached, a ``window``-row window) watching one freshly loaded model."""
+    registry = CollectorRegistry()
+    service = MonitoringService(
+        monitoring_config(monitoring_window=window, monitoring_cache_seconds=0), registry
+    )
+    model = loaded(metadata)
+    service.on_model_loaded(model, None)
+    return registry, service, model
+
+
 def send(service: MonitoringService, model: Any, rows, labels, batch: bool = False) -> None:
     if batch:
         service.on_predictions(model, rows.tolist(), [Pred(label) for label in labels])
@@ -36,12 +49,7 @@ def send(service: MonitoringService, model: Any, rows, labels, batch: bool = Fal
 
 
 def test_series_after_shifted_traffic(iris_metadata) -> None:
-    registry = CollectorRegistry()
-    service = MonitoringService(
-        monitoring_config(monitoring_window=1000, monitoring_cache_seconds=0), registry
-    )
-    model = loaded(iris_metadata)
-    service.on_model_loaded(model, None)
+    registry, service, model = watching(iris_metadata, window=1000)
     rows, labels = iris_traffic(600, seed=41, shift={"petal_width": 3.0})
     send(service, model, rows[:300], labels[:300])
     send(service, model, rows[300:], labels[300:], batch=True)
@@ -69,12 +77,7 @@ def test_series_after_shifted_traffic(iris_metadata) -> None:
 
 
 def test_counters_only_advance_and_a_swap_starts_a_fresh_window(iris_metadata) -> None:
-    registry = CollectorRegistry()
-    service = MonitoringService(
-        monitoring_config(monitoring_window=100, monitoring_cache_seconds=0), registry
-    )
-    first = loaded(iris_metadata, "v1")
-    service.on_model_loaded(first, None)
+    registry, service, first = watching(iris_metadata, window=100)
     send(service, first, *iris_traffic(150, seed=42))
     service.refresh_metrics()
     service.refresh_metrics()  # idempotent
@@ -151,12 +154,7 @@ def test_refresher_thread_publishes_in_the_background(iris_metadata) -> None:
 
 
 def test_categorical_features_get_unknown_not_out_of_range_counters(mixed_metadata) -> None:
-    registry = CollectorRegistry()
-    service = MonitoringService(
-        monitoring_config(monitoring_window=50, monitoring_cache_seconds=0), registry
-    )
-    model = loaded(mixed_metadata)
-    service.on_model_loaded(model, None)
+    registry, service, model = watching(mixed_metadata, window=50)
     for color in ("red", "mauve", None, "teal"):
         service.on_predictions(model, [(5.0, 3.0, 4.0, 1.0, color)], [Pred("setosa")])
     service.refresh_metrics()
