@@ -10,8 +10,8 @@ short transaction per drain, no per-prediction row). At shutdown (the app's
 lifespan, on SIGTERM too) :meth:`close` stops the thread after a last drain, so every record
 queued before the signal is written, and the open segment is rotated.
 
-Live quality is read from the shared index, cached for ``CACHE_SECONDS``: on
-``GET /monitoring``, and right before ``/metrics`` is rendered.
+Live quality is read from the shared index: on ``GET /monitoring`` (cached for
+``CACHE_SECONDS``), and afresh right before ``/metrics`` is rendered.
 """
 
 from __future__ import annotations
@@ -382,6 +382,10 @@ class PredictionLog:
         """Publish live quality to Prometheus (called right before /metrics renders)."""
         if self.metrics is None:
             return
+        # Computed afresh for every scrape: with several workers the freshest write wins, so
+        # a worker must never publish a view its cache kept from before the latest feedback.
+        with self._cache_lock:
+            self._cache = (-CACHE_SECONDS, [])
         try:
             self.metrics.publish(self.live_quality())
         except Exception:  # never break /metrics

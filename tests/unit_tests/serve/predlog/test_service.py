@@ -100,3 +100,27 @@ def test_live_quality_next_to_training(tmp_path, model) -> None:
     assert entry["live"] == {"accuracy": 0.5, "f1_macro": pytest.approx(1 / 3, abs=1e-6)}
     assert entry["training"] == model.metadata.metrics["test"]
     assert entry["status"] == "degraded"
+
+
+def test_a_scrape_publishes_feedback_another_worker_just_stored(tmp_path, model) -> None:
+    registry = CollectorRegistry()
+    first = PredictionLog(config(tmp_path), registry)
+    second = PredictionLog(config(tmp_path), None)  # another worker on the same log
+    first.start()
+    second.start()
+    try:
+        first.record(model, "a", [ROW], [answer("setosa")], 0.001, batch=False)
+        first.record(model, "b", [ROW], [answer("setosa")], 0.001, batch=False)
+        first.close()  # drained: both predictions are in the log
+        first.start()
+        second.feedback([FeedbackItem("a", "label", "setosa")])
+        first.live_quality(model)  # /monitoring fills the cache with one labelled prediction
+        second.feedback([FeedbackItem("b", "label", "virginica")])
+        first.refresh_metrics()  # the scrape right after: the cache must not answer it
+    finally:
+        first.close()
+        second.close()
+    labels = {"model": model.name, "version": model.version}
+    assert registry.get_sample_value("model_live_labelled_total", labels) == 2
+    accuracy = registry.get_sample_value("model_live_metric", {**labels, "metric": "accuracy"})
+    assert accuracy == 0.5
