@@ -37,6 +37,8 @@ from benchmarks.bench import (
     IRIS_ROW,
     RESULTS_DIR,
     ROOT,
+    SIGNING_KEY_ID,
+    SIGNING_SECRET,
     Result,
     Scenario,
     library_versions,
@@ -49,14 +51,16 @@ TARGET_RATIO = 0.95
 
 
 def build_artifact(root: Path) -> None:
-    """The iris pipeline the main benchmark uses (with ONNX when the converter is present)."""
+    """The iris pipeline the main benchmark uses (with ONNX when the converter is present),
+    signed with the benchmark's key (the service requires signatures, as in production)."""
     sys.path.insert(0, str(ROOT))
     from tests.artifact_factory import build_iris_artifact
 
+    key = (SIGNING_KEY_ID, SIGNING_SECRET.encode())
     try:
-        build_iris_artifact(root, model_name="iris", with_onnx=True)
+        build_iris_artifact(root, model_name="iris", with_onnx=True, signing_key=key)
     except ImportError:  # no skl2onnx: the scikit-learn backend serves
-        build_iris_artifact(root, model_name="iris")
+        build_iris_artifact(root, model_name="iris", signing_key=key)
 
 
 def measure(
@@ -72,7 +76,7 @@ def measure(
     )
     body = work / "body-1.json"
     body.write_bytes(request_body(scenario))
-    with running_server(scenario, root, work) as base:
+    with running_server(scenario, root, work) as (base, _process):
         url = base + "/predict"
         run_wrk(url, body, concurrency, max(1.0, seconds / 3), API_KEY)  # warm-up
         stats = run_wrk(url, body, concurrency, seconds, API_KEY)
