@@ -63,7 +63,7 @@ class CounterSpec(SeriesSpec):
 FEATURE_PSI = GaugeSpec(
     "model_feature_drift_psi",
     "PSI of each input feature over the recent window vs the training reference "
-    "(NaN before any value was seen).",
+    "(NaN before any value was seen; with several workers, absent until one has a value).",
     FEATURE_LABELS,
     "livemax",
 )
@@ -181,8 +181,7 @@ class MonitoringMetrics:
             labels = set()
             for feature, entry in snapshot["features"].items():
                 labels.add((model, feature))
-                score = entry["psi"]
-                self.feature_psi.labels(model, feature).set(math.nan if score is None else score)
+                self._set_score(self.feature_psi, (model, feature), entry["psi"])
                 self.feature_status.labels(model, feature).set(STATUS_CODES[entry["status"]])
                 # numeric features: missing + out_of_range; categorical: missing + unknown
                 totals = entry["data_quality"]["total"]
@@ -196,8 +195,7 @@ class MonitoringMetrics:
                         child.inc(new - old)
                 published["totals"][feature] = dict(totals)
             prediction = snapshot["prediction"]
-            score = prediction["psi"]
-            self.prediction_psi.labels(model).set(math.nan if score is None else score)
+            self._set_score(self.prediction_psi, (model,), prediction["psi"])
             self.prediction_status.labels(model).set(STATUS_CODES[prediction["status"]])
             seen = snapshot["window"]["rows_seen"]
             if seen > published["rows"]:
@@ -209,6 +207,15 @@ class MonitoringMetrics:
             self.window_size.labels(model).set(snapshot["window"]["size"])
             self._retire(self._labels - labels)
             self._labels = labels
+
+    def _set_score(self, gauge: Gauge, labels: tuple[str, ...], score: float | None) -> None:
+        """A PSI, or NaN while there is none. With several workers a worker without a score
+        writes nothing: ``livemax`` keeps the first value it reads when that is NaN (NaN
+        compares false), so one idle worker's NaN would hide the others' scores."""
+        if score is not None:
+            gauge.labels(*labels).set(score)
+        elif not self.multiprocess:
+            gauge.labels(*labels).set(math.nan)
 
     def _retire(self, stale: set[tuple[str, str]]) -> None:
         """Drop the gauges of features the new model no longer has."""

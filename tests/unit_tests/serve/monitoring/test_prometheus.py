@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry
 
 from src.serve.monitoring.drift import STATUS_CODES
@@ -78,3 +80,22 @@ def test_gauges_carry_the_snapshot_verdicts(iris_metadata) -> None:
     assert got[("model_prediction_drift_psi", model)] == snapshot["prediction"]["psi"]
     assert got[("model_monitoring_window_rows", model)] == 300
     assert got[("model_monitoring_window_size", model)] == 300
+
+
+def test_an_unjudged_score_is_nan_alone_and_absent_with_several_workers(iris_metadata) -> None:
+    monitor = make_monitor(iris_metadata, monitoring_window=100)  # no rows: no PSI yet
+    snapshot = monitor.snapshot()
+    name = monitor.spec.model_name
+    psi = ("model_feature_drift_psi", (("feature", IRIS_FEATURES[0]), ("model_name", name)))
+    prediction = ("model_prediction_drift_psi", (("model_name", name),))
+
+    single = CollectorRegistry()
+    MonitoringMetrics(single).publish(monitor, snapshot)
+    assert math.isnan(samples(single)[psi])
+    assert math.isnan(samples(single)[prediction])
+
+    # Several workers: livemax keeps a NaN it reads first, so an idle worker writes nothing.
+    shared = CollectorRegistry()
+    MonitoringMetrics(shared, multiprocess=True).publish(monitor, snapshot)
+    assert psi not in samples(shared)
+    assert prediction not in samples(shared)
