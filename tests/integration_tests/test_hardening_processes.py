@@ -35,6 +35,7 @@ import httpx
 import orjson
 import pytest
 
+from src.serve.app import WORKER_HEALTHCHECK_SECONDS
 from tests.artifact_factory import build_iris_artifact, new_version, set_latest
 from tests.polling import wait_for
 from tests.server_process import REPO_ROOT, ServerPool
@@ -146,9 +147,14 @@ def test_sigkill_one_of_two_workers_under_load(
         victim = sorted(before)[0]
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
+        # uvicorn's supervisor pings each worker every 0.5 s and waits up to its health-check
+        # timeout for the answer; a kill that lands while a ping is unanswered is only noticed
+        # when that wait ends.
         wait_for(
             lambda: len(server.workers()) == 2 and victim not in {w.pid for w in server.workers()},
+            timeout=WORKER_HEALTHCHECK_SECONDS + 15,
             what="the supervisor to start a replacement worker",
+            detail=server.log_tail,
         )
         replaced_at = time.monotonic()
         n_after = load.count()
