@@ -34,6 +34,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope
 
+from src.serve.backends.base import Predictions
 from src.serve.errors import (
     MAX_ERROR_DETAILS,
     InvalidJSONError,
@@ -150,6 +151,8 @@ def _is_finite(prediction: Prediction) -> bool:
 def ensure_finite(predictions: Sequence[Prediction], *, batch: bool) -> None:
     """Raise :class:`UnscorableInputError` (422) when any prediction is NaN or infinite: a
     model's non-finite answer to a valid, bounded input is never sent as a 200 (or a 500)."""
+    if isinstance(predictions, Predictions) and predictions.all_finite:
+        return  # the backend checked its output arrays in one pass
     if all(map(_is_finite, predictions)):  # the common case, in C-level loops (hot path)
         return
     bad = [i for i, prediction in enumerate(predictions) if not _is_finite(prediction)]

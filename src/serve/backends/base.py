@@ -9,8 +9,9 @@ measured to be cheaper than the hop, see ``timing.py``). To add one, subclass
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 Row = Sequence[Any]
@@ -22,6 +23,25 @@ class Prediction(NamedTuple):
 
     prediction: Label
     probabilities: dict[str, float] | None
+
+
+class Predictions(list[Prediction]):
+    """A backend's answers in row order, with what the backend learned about them in one
+    vectorised pass over its output arrays: ``all_finite`` is True when no prediction or
+    probability is NaN or infinite, False when one is, None when not checked. The data plane's
+    finite-output check reads it instead of looking at every number of a large batch again.
+    """
+
+    __slots__ = ("all_finite",)
+
+    def __init__(self, items: Iterable[Prediction] = (), *, all_finite: bool | None = None) -> None:
+        super().__init__(items)
+        self.all_finite = all_finite
+
+
+def finite_labels(labels: Iterable[Any]) -> bool:
+    """True when no class label is a NaN or infinite float (checked once per loaded model)."""
+    return not any(isinstance(label, float) and not math.isfinite(label) for label in labels)
 
 
 class Backend(ABC):
@@ -37,4 +57,5 @@ class Backend(ABC):
 
     @abstractmethod
     def predict(self, rows: Sequence[Row]) -> list[Prediction]:
-        """Predict every row (each a sequence of values in feature order), in order."""
+        """Predict every row (each a sequence of values in feature order), in order; a
+        :class:`Predictions` when the backend checked finiteness on its output arrays."""

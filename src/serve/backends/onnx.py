@@ -31,7 +31,7 @@ import numpy as np
 import onnxruntime as ort
 
 from src.serve.artifact import ArtifactMetadata, LoadedArtifact, read_verified_onnx_bytes
-from src.serve.backends.base import Backend, Prediction, Row
+from src.serve.backends.base import Backend, Prediction, Predictions, Row, finite_labels
 from src.serve.errors import NoOnnxError, OnnxUnsupportedError
 
 PARITY_TOLERANCE = 1e-5  # docs/artifact.md: labels equal, probabilities within 1e-5
@@ -161,6 +161,7 @@ class OnnxBackend(Backend):
         if not classes:
             raise OnnxUnsupportedError("a classifier's metadata must list target.classes")
         self._classes = list(classes)
+        self._labels_finite = finite_labels(classes)
         self._proba_keys = [str(c) for c in classes]
         # Labels come out as strings or int64: map either spelling back to the metadata value.
         self._label_of: dict[Any, Any] = {}
@@ -208,15 +209,25 @@ class OnnxBackend(Backend):
         """Predict rows; see :class:`~src.serve.backends.base.Backend`."""
         results = self._run(self._outputs, self._feed(rows))
         if not self._classifier:
-            return [Prediction(v, None) for v in results[0].reshape(-1).tolist()]
+            values = results[0].reshape(-1)
+            return Predictions(
+                map(Prediction, values.tolist(), repeat(None)),
+                all_finite=bool(np.isfinite(values).all()),
+            )
         labels = map(self._label_of.__getitem__, results[0].reshape(-1).tolist())
         if not self.has_probabilities:
-            return [Prediction(label, None) for label in labels]
+            return Predictions(
+                map(Prediction, labels, repeat(None)), all_finite=self._labels_finite
+            )
         # C-level loops (map/zip, tuple.__new__ for the NamedTuple): 1,000 rows in ~0.45 ms
         # instead of ~0.8 ms with a comprehension calling Prediction(...) per row. Shapes were
         # checked at load (one label and n_classes probabilities per row).
-        probabilities = map(dict, map(zip, repeat(self._proba_keys), results[1].tolist()))
-        return list(map(tuple.__new__, repeat(Prediction), zip(labels, probabilities, strict=True)))
+        proba = results[1]
+        probabilities = map(dict, map(zip, repeat(self._proba_keys), proba.tolist()))
+        return Predictions(
+            map(tuple.__new__, repeat(Prediction), zip(labels, probabilities, strict=True)),
+            all_finite=self._labels_finite and bool(np.isfinite(proba).all()),
+        )
 
 
 def _parity_problem(parity: dict[str, Any]) -> str | None:

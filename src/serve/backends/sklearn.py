@@ -11,7 +11,7 @@ import pandas as pd
 import sklearn
 
 from src.serve.artifact import ArtifactMetadata
-from src.serve.backends.base import Backend, Prediction, Row
+from src.serve.backends.base import Backend, Prediction, Predictions, Row, finite_labels
 
 # Pipelines fitted on a DataFrame warn on every call when given a numpy array; we build the
 # array in exactly the fitted column order (checked at load time), so the warning is noise.
@@ -74,6 +74,7 @@ class SklearnBackend(Backend):
             self._labels = np.empty(len(natives), dtype=object)
             self._labels[:] = natives
             self._proba_keys = [str(label) for label in natives]
+            self._labels_finite = finite_labels(natives)
         numeric = all(f.type in ("number", "integer") for f in metadata.features)
         self._use_array = numeric and self._array_matches_frame(probe_row)
 
@@ -107,18 +108,25 @@ class SklearnBackend(Backend):
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             if not self._classifier:
                 values = np.asarray(pipeline.predict(x), dtype=np.float64).reshape(len(rows))
-                return [Prediction(v, None) for v in values.tolist()]
+                return Predictions(
+                    (Prediction(v, None) for v in values.tolist()),
+                    all_finite=bool(np.isfinite(values).all()),
+                )
             if not self._has_proba:
-                return [
-                    Prediction(label, None) for label in np.asarray(pipeline.predict(x)).tolist()
-                ]
+                labels = np.asarray(pipeline.predict(x)).tolist()
+                return Predictions(
+                    (Prediction(label, None) for label in labels), all_finite=self._labels_finite
+                )
             proba = np.asarray(pipeline.predict_proba(x), dtype=np.float64)
             if self._argmax:
                 labels = self._labels[proba.argmax(axis=1)].tolist()
             else:
                 labels = np.asarray(pipeline.predict(x)).tolist()
         keys = self._proba_keys
-        return [
-            Prediction(label, dict(zip(keys, probs, strict=True)))
-            for label, probs in zip(labels, proba.tolist(), strict=True)
-        ]
+        return Predictions(
+            (
+                Prediction(label, dict(zip(keys, probs, strict=True)))
+                for label, probs in zip(labels, proba.tolist(), strict=True)
+            ),
+            all_finite=self._labels_finite and bool(np.isfinite(proba).all()),
+        )

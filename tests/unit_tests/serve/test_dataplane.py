@@ -12,7 +12,7 @@ import pytest
 from starlette.requests import ClientDisconnect
 
 from src.serve.app import create_app
-from src.serve.backends.base import Prediction
+from src.serve.backends.base import Prediction, Predictions
 from src.serve.dataplane import (
     DataPlane,
     check_json_content_type,
@@ -124,6 +124,12 @@ def test_finite_predictions_pass_and_non_finite_ones_are_named() -> None:
     with pytest.raises(UnscorableInputError) as caught:
         ensure_finite([Prediction(math.nan, None)], batch=False)
     assert [d["field"] for d in caught.value.details or []] == ["body"]
+    # A backend's one-pass verdict: False still names the rows, None means "look at each".
+    for verdict in (False, None):
+        with pytest.raises(UnscorableInputError) as caught:
+            ensure_finite(Predictions(bad, all_finite=verdict), batch=True)
+        assert [d["field"] for d in caught.value.details or []] == ["records[1]", "records[2]"]
+    ensure_finite(Predictions(bad[:1], all_finite=True), batch=True)
 
 
 # --- the handler, in order ----------------------------------------------------------------------

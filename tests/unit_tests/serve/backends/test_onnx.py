@@ -339,3 +339,50 @@ def test_a_float64_graph_answers_predict_like_scikit_learn(
     got = np.array([[p["probabilities"][c] for c in pipeline.classes_] for p in onnx_batch])
     # fed doubles: far closer to scikit-learn than a float32 graph's ~1e-7
     assert np.abs(got - expected).max() < 1e-12
+
+
+def test_the_backend_reports_whether_its_outputs_are_finite(artifacts: Path) -> None:
+    # A regression graph whose coefficients overflow float32 for a large (schema-valid) input:
+    # the backend flags the batch, and the data plane then names the row (422, not a 200).
+    import skl2onnx
+
+    frame, _ = iris_frame()
+    features, target = frame.drop(columns="petal_width"), frame["petal_width"].rename("width")
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", LinearRegression())])
+    version = publish_custom_artifact(
+        artifacts,
+        model_name="width",
+        frame=features,
+        target=target,
+        pipeline=pipeline,
+        feature_specs=number_features(features.columns),
+        task="regression",
+    )
+    directory = artifacts / "width" / version
+    overflowing = joblib.load(directory / "model.joblib")
+    overflowing[-1].coef_[:] = 1e30
+    _export(
+        directory,
+        skl2onnx.to_onnx(overflowing, features.to_numpy(np.float32)[:1]),
+        parity={"n_rows": 150, "max_rel_error": 1e-7},
+    )
+    settings = make_settings(artifacts, model_name="width")
+    model = build_loaded_model(resolve(artifacts, "width"), settings)
+    assert isinstance(model.backend, OnnxBackend)
+    typical = tuple(features.iloc[0])
+    assert model.backend.predict([typical, typical]).all_finite is True
+    answers = model.backend.predict([typical, (1e12, 1.0, 1.0)])
+    assert answers.all_finite is False
+    assert np.isfinite(answers[0].prediction)
+    assert not np.isfinite(answers[1].prediction)
+
+    with app_client(artifacts, model_name="width", inference_backend="onnx") as client:
+        names = list(features.columns)
+        huge = dict.fromkeys(names, 1.0) | {names[0]: 1e12}
+        records = [dict(zip(names, typical, strict=True)), huge]
+        r = client.post("/predict/batch", json={"records": records}, headers=AUTH)
+        assert r.status_code == 422
+        assert r.json()["error"]["details"] == [
+            {"field": "records[1]", "message": "The model's output for this record is not finite"}
+        ]
+        assert client.post("/predict/batch", json={"records": records[:1]}, headers=AUTH).is_success

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,22 @@ def test_regression_answers_floats_without_probabilities(artifacts: Path) -> Non
     assert isinstance(result.prediction, float)
     assert result.probabilities is None
     assert 0.0 < result.prediction < 0.6
+    assert model.backend.predict([(5.1, 3.5, 1.4)]).all_finite is True
+    # A coefficient that overflows float64 for a large input: the backend flags the batch.
+    overflowing = SklearnBackend(
+        _with_coefficients(model.backend, 1e300), model.metadata, (5.1, 3.5, 1.4)
+    )
+    with np.errstate(over="ignore"):
+        answers = overflowing.predict([(5.1, 3.5, 1.4), (1e12, 3.5, 1.4)])
+    assert answers.all_finite is False
+    assert np.isfinite(answers[0].prediction)
+    assert not np.isfinite(answers[1].prediction)
+
+
+def _with_coefficients(backend: SklearnBackend, value: float) -> Pipeline:
+    pipeline = copy.deepcopy(backend._pipeline)
+    pipeline[-1].coef_[:] = value
+    return pipeline
 
 
 def test_estimators_whose_predict_is_not_argmax_use_predict(artifacts: Path) -> None:
