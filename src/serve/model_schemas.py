@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 from src.artifact_contract.layout import MISSING_CATEGORY
 from src.serve.api_models import REQUEST_ID_RE, RequestId
 from src.serve.artifact import ArtifactMetadata, FeatureSpec
-from src.serve.backends.base import Label, Row
+from src.serve.backends.base import Label, NumericRows, Row
 from src.serve.errors import (
     InvalidInputError,
     TooManyRowsError,
@@ -238,7 +238,7 @@ class ModelSchemas:
             return None
         if int in kinds or nulls:  # pydantic answers floats: 5 -> 5.0; nulls become NaN
             rows = list(map(tuple, values.tolist()))
-        return rows, request_id
+        return NumericRows(rows, values), request_id
 
 
 def _invalid(exc: ValidationError) -> InvalidInputError:

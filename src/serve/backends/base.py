@@ -39,6 +39,18 @@ class Predictions(list[Prediction]):
         self.all_finite = all_finite
 
 
+class NumericRows(list[Row]):
+    """Validated rows of an all-number model that also come as one float64 matrix (rows x
+    features in feature order, NaN for a null), built once by the request parser; backends
+    and hooks read ``matrix`` instead of converting the rows again."""
+
+    __slots__ = ("matrix",)
+
+    def __init__(self, rows: Iterable[Row], matrix: Any) -> None:
+        super().__init__(rows)
+        self.matrix = matrix
+
+
 def finite_labels(labels: Iterable[Any]) -> bool:
     """True when no class label is a NaN or infinite float (checked once per loaded model)."""
     return not any(isinstance(label, float) and not math.isfinite(label) for label in labels)

@@ -31,7 +31,14 @@ import numpy as np
 import onnxruntime as ort
 
 from src.serve.artifact import ArtifactMetadata, LoadedArtifact, read_verified_onnx_bytes
-from src.serve.backends.base import Backend, Prediction, Predictions, Row, finite_labels
+from src.serve.backends.base import (
+    Backend,
+    NumericRows,
+    Prediction,
+    Predictions,
+    Row,
+    finite_labels,
+)
 from src.serve.errors import NoOnnxError, OnnxUnsupportedError
 
 PARITY_TOLERANCE = 1e-5  # docs/artifact.md: labels equal, probabilities within 1e-5
@@ -87,6 +94,8 @@ def _matrix_feeder(node: Any, metadata: ArtifactMetadata) -> Feeder:
     name = node.name
 
     def feed(rows: Sequence[Row]) -> dict[str, np.ndarray]:
+        if type(rows) is NumericRows:  # the parser's matrix: no second pass over the rows
+            return {name: rows.matrix.astype(dtype, copy=False)}
         return {name: np.asarray(rows, dtype=dtype)}
 
     return feed

@@ -11,7 +11,14 @@ import pandas as pd
 import sklearn
 
 from src.serve.artifact import ArtifactMetadata
-from src.serve.backends.base import Backend, Prediction, Predictions, Row, finite_labels
+from src.serve.backends.base import (
+    Backend,
+    NumericRows,
+    Prediction,
+    Predictions,
+    Row,
+    finite_labels,
+)
 
 # Pipelines fitted on a DataFrame warn on every call when given a numpy array; we build the
 # array in exactly the fitted column order (checked at load time), so the warning is noise.
@@ -98,6 +105,8 @@ class SklearnBackend(Backend):
 
     def _input(self, rows: Sequence[Row]) -> Any:
         if self._use_array:
+            if type(rows) is NumericRows:
+                return rows.matrix
             return np.asarray(rows, dtype=np.float64)
         return self._frame(rows)
 

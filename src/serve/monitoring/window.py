@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from src.serve.backends.base import NumericRows
 from src.serve.monitoring.drift import (
     MISSING_CODE,
     UNKNOWN_CODE,
@@ -142,6 +143,8 @@ class ModelMonitor:
     def _encode_block(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
         if not self._numeric_only:
             return np.asarray([self._encode_row(r) for r in rows], dtype=np.float64)
+        if type(rows) is NumericRows:  # the request parser's float64 matrix
+            return rows.matrix
         if set(map(len, rows)) != {self._n_features}:
             raise ValueError(f"every row needs {self._n_features} values")
         try:  # fastest for well-formed float rows (about 0.12 us per row of 4)

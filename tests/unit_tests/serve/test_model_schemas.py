@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from src.serve import loaded_model as loaded_model_module
@@ -19,6 +20,7 @@ from src.serve.api_models import (
     PredictResponse,
 )
 from src.serve.artifact import resolve
+from src.serve.backends.base import NumericRows
 from src.serve.errors import InvalidInputError, ServeError
 from src.serve.loaded_model import build_loaded_model
 from src.serve.middleware.request_context import request_id_from
@@ -95,6 +97,17 @@ def test_bulk_batch_validation_accepts_and_refuses_exactly_what_pydantic_does(
         assert _outcome(schemas, body) == expected, body
         bulk_answers += schemas._parse_numeric_batch(body, 10) is not None
     assert bulk_answers >= 10  # the bulk path really answered the ordinary bodies
+
+
+def test_bulk_parsed_rows_carry_their_float64_matrix(artifacts: Path, iris: BuiltArtifact) -> None:
+    schemas = _iris_schemas(artifacts)
+    records = [dict(IRIS_ROW), dict(IRIS_ROW, petal_width=2)]  # an int: answered as 2.0
+    rows, _ = schemas.parse_batch({"records": records}, 10)
+    assert isinstance(rows, NumericRows)
+    assert rows.matrix.dtype == np.float64
+    assert rows.matrix.tolist() == [list(row) for row in rows]
+    assert rows[1][-1] == 2.0
+    assert isinstance(rows[1][-1], float)
 
 
 def _iris_schemas(artifacts: Path) -> ModelSchemas:

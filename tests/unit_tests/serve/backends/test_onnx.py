@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from src.serve.artifact import resolve
+from src.serve.backends.base import NumericRows
 from src.serve.backends.onnx import OnnxBackend
 from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import IncompatibleArtifactError, IntegrityError, OnnxUnsupportedError
@@ -93,6 +94,16 @@ def test_onnx_answers_equal_sklearn_answers_on_iris(
     _assert_same_answers(onnx_batch, sk_batch)
     _assert_same_answers(onnx_single, sk_single)
     assert onnx_batch[0]["probabilities"] != sk_batch[0]["probabilities"]  # really two runtimes
+
+
+def test_rows_with_their_matrix_answer_like_plain_rows(
+    artifacts: Path, iris_onnx: BuiltArtifact
+) -> None:
+    model = build_loaded_model(resolve(artifacts, "iris_classifier"), make_settings(artifacts))
+    assert isinstance(model.backend, OnnxBackend)
+    rows = [tuple(r.values()) for r in iris_records()]
+    plain = model.backend.predict(rows)
+    assert model.backend.predict(NumericRows(rows, np.asarray(rows, dtype=np.float64))) == plain
 
 
 def test_a_corrupted_onnx_file_is_refused_by_its_sha256(

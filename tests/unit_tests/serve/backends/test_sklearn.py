@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from src.serve.artifact import load_artifact, resolve
+from src.serve.backends.base import NumericRows
 from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import InvalidInputError, TooManyRowsError
 from src.serve.loaded_model import LoadedModel, build_loaded_model
@@ -98,6 +99,13 @@ def test_iris_uses_a_numpy_array_and_matches_the_pipeline(iris: object, artifact
     got = np.array([[r.probabilities[c] for c in pipeline.classes_] for r in results])
     np.testing.assert_allclose(got, expected_proba, rtol=1e-12)
     assert all(isinstance(r.prediction, str) for r in results)
+
+
+def test_rows_with_their_matrix_answer_like_plain_rows(iris: object, artifacts: Path) -> None:
+    model = _load(artifacts)
+    rows = [IRIS_TUPLE, (6.3, 2.9, 5.6, 1.8)]
+    plain = model.backend.predict(rows)
+    assert model.backend.predict(NumericRows(rows, np.asarray(rows, dtype=np.float64))) == plain
 
 
 def test_mixed_types_use_a_dataframe(artifacts: Path) -> None:

@@ -8,6 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from src.serve.backends.base import NumericRows
 from src.serve.monitoring import ModelMonitor, MonitoringError, Thresholds
 from tests.artifact_factory import IRIS_FEATURES
 from tests.unit_tests.serve.monitoring.helpers import iris_traffic, make_monitor
@@ -123,11 +124,15 @@ def test_batches_count_like_single_rows(iris_metadata) -> None:
     many.observe_many(rows[:1000].tolist(), labels[:1000])
     fill(many, rows[1000:1100], labels[1000:1100])
     many.observe_many(rows[1100:].tolist(), labels[1100:])  # larger than the window
-    a, b = one.snapshot(), many.snapshot()
+    # the request parser's rows with their matrix count the same as plain tuples
+    parsed = make_monitor(iris_metadata, monitoring_window=300)
+    parsed.observe_many(NumericRows(map(tuple, rows[:1100].tolist()), rows[:1100]), labels[:1100])
+    parsed.observe_many(NumericRows(map(tuple, rows[1100:].tolist()), rows[1100:]), labels[1100:])
+    a, b, c = one.snapshot(), many.snapshot(), parsed.snapshot()
     for name in IRIS_FEATURES:
-        assert a["features"][name] == b["features"][name]
-    assert a["prediction"] == b["prediction"]
-    assert b["window"]["rows_seen"] == 2500
+        assert a["features"][name] == b["features"][name] == c["features"][name]
+    assert a["prediction"] == b["prediction"] == c["prediction"]
+    assert b["window"]["rows_seen"] == c["window"]["rows_seen"] == 2500
 
 
 def test_window_wraps_without_growing_memory(iris_metadata) -> None:
