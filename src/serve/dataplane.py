@@ -43,6 +43,7 @@ from src.serve.errors import (
     UnscorableInputError,
     UnsupportedMediaTypeError,
 )
+from src.serve.logging_setup import REQUEST_ID
 
 if TYPE_CHECKING:
     from src.serve.backends.base import Prediction, Row
@@ -168,11 +169,12 @@ def ensure_finite(predictions: Sequence[Prediction], *, batch: bool) -> None:
 
 def adopt_request_id(scope: Scope, client_id: str | None) -> str:
     """The request's id: a valid ``request_id`` from the body (already checked by the schema,
-    same rule as the header) replaces the middleware's, so ``X-Request-ID``, error bodies and
-    the access log name it too."""
+    same rule as the header) replaces the middleware's, so ``X-Request-ID``, error bodies,
+    the access log and later log lines name it too."""
     state = scope["state"]
     if client_id is not None:
         state["request_id"] = client_id
+        REQUEST_ID.set(client_id)  # log lines from here on name it too
     return str(state["request_id"])
 
 

@@ -1,8 +1,10 @@
 """Logging: loguru, one line per event, JSON when ``LOG_JSON`` is true.
 
 Stdlib loggers (uvicorn's included) are routed through loguru. Every record carries
-``extra.request_id`` ("-" outside a request); the middleware binds the real one with
-``logger.contextualize``. Nothing here ever logs API keys or request bodies.
+``extra.request_id`` ("-" outside a request): the request-context middleware sets
+:data:`REQUEST_ID` and a patcher copies it into each record. (A bare context variable costs
+about 0.2 us per request; ``logger.contextualize`` about 3 us, for every request, to serve
+the few that log anything.) Nothing here ever logs API keys or request bodies.
 
 The one line per request does not go through loguru: :data:`~src.serve.access_log.ACCESS_LOG`
 writes it in blocks, in the same format, to the same stream. Every other line writes the
@@ -15,12 +17,20 @@ import inspect
 import logging
 import sys
 import traceback
-from typing import Any, TextIO
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 from loguru import logger
 
 from src.serve.access_log import ACCESS_LOG, DEFAULT_BUFFER_BYTES, DEFAULT_FLUSH_SECONDS
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+NO_REQUEST_ID = "-"
+#: The id of the request being handled in this context (copied into worker threads with it).
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default=NO_REQUEST_ID)
 
 TEXT_FORMAT = (
     "<green>{time:YYYY-MM-DDTHH:mm:ss.SSSZZ}</green> | <level>{level: <8}</level> | "
@@ -31,6 +41,13 @@ ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "fastapi", "asyncio")
 # only writes it when this logger has handlers, its own or inherited).
 SILENCED_LOGGERS = ("uvicorn.access",)
 ACCESS_LEVEL_NO = 20  # INFO: the access log is written at this level or below
+
+
+def add_request_id(record: Record) -> None:
+    """The patcher: the current request's id, unless the call named one itself."""
+    extra = record["extra"]
+    if extra.get("request_id", NO_REQUEST_ID) == NO_REQUEST_ID:
+        extra["request_id"] = REQUEST_ID.get()
 
 
 class InterceptHandler(logging.Handler):
@@ -103,7 +120,7 @@ def configure_logging(
     """(Re)configure loguru's single stderr sink and the access log, and route stdlib
     logging through loguru."""
     logger.remove()
-    logger.configure(extra={"request_id": "-"})
+    logger.configure(extra={"request_id": NO_REQUEST_ID}, patcher=add_request_id)
     access_on = logger.level(level).no <= ACCESS_LEVEL_NO
     ACCESS_LOG.configure(
         sys.stderr if access_on else None,

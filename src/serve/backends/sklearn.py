@@ -15,8 +15,8 @@ from src.serve.backends.base import (
     Backend,
     NumericRows,
     Prediction,
-    Predictions,
     Row,
+    answers,
     finite_labels,
 )
 
@@ -114,17 +114,18 @@ class SklearnBackend(Backend):
         """Predict rows; see :class:`~src.serve.backends.base.Backend`."""
         x = self._input(rows)
         pipeline = self._pipeline
+        n = len(rows)
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             if not self._classifier:
-                values = np.asarray(pipeline.predict(x), dtype=np.float64).reshape(len(rows))
-                return Predictions(
-                    (Prediction(v, None) for v in values.tolist()),
-                    all_finite=bool(np.isfinite(values).all()),
-                )
+                values = np.asarray(pipeline.predict(x), dtype=np.float64).reshape(n)
+                return answers((Prediction(v, None) for v in values.tolist()), n, values)
             if not self._has_proba:
                 labels = np.asarray(pipeline.predict(x)).tolist()
-                return Predictions(
-                    (Prediction(label, None) for label in labels), all_finite=self._labels_finite
+                return answers(
+                    (Prediction(label, None) for label in labels),
+                    n,
+                    (),
+                    labels_finite=self._labels_finite,
                 )
             proba = np.asarray(pipeline.predict_proba(x), dtype=np.float64)
             if self._argmax:
@@ -132,10 +133,12 @@ class SklearnBackend(Backend):
             else:
                 labels = np.asarray(pipeline.predict(x)).tolist()
         keys = self._proba_keys
-        return Predictions(
+        return answers(
             (
                 Prediction(label, dict(zip(keys, probs, strict=True)))
                 for label, probs in zip(labels, proba.tolist(), strict=True)
             ),
-            all_finite=self._labels_finite and bool(np.isfinite(proba).all()),
+            n,
+            proba,
+            labels_finite=self._labels_finite,
         )

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from src.serve.access_log import ACCESS_LOG
 from src.serve.api_models import REQUEST_ID_BYTES_RE
 from src.serve.errors import PayloadTooLargeError, ServeError, error_response, render_serve_error
+from src.serve.logging_setup import REQUEST_ID
 from src.serve.metrics import UNMATCHED_ROUTE
 
 if TYPE_CHECKING:
@@ -169,46 +170,47 @@ class RequestContextMiddleware:
 
         metrics = self.state.metrics
         metrics.in_progress.inc()
-        with logger.contextualize(request_id=request_id):
-            try:
-                await self.app(scope, receive_limited, send_with_headers)
-            except ServeError as exc:
-                if response_started:
-                    raise
-                await render_serve_error(exc, scope_state["request_id"], scope["path"])(
-                    scope, receive, send_with_headers
-                )
-            except Exception as exc:
-                logger.opt(exception=exc).error(
-                    "unhandled error in {} {}",
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive_limited, send_with_headers)
+        except ServeError as exc:
+            if response_started:
+                raise
+            await render_serve_error(exc, scope_state["request_id"], scope["path"])(
+                scope, receive, send_with_headers
+            )
+        except Exception as exc:
+            logger.opt(exception=exc).error(
+                "unhandled error in {} {}",
+                scope["method"],
+                route_template(scope, self.endpoint_paths),
+                request_id=scope_state["request_id"],
+            )
+            if response_started:
+                raise
+            response = error_response(
+                500,
+                "internal_error",
+                "Internal server error.",
+                scope_state["request_id"],
+                path=scope["path"],
+            )
+            await response(scope, receive, send_with_headers)
+        finally:
+            REQUEST_ID.reset(token)
+            metrics.in_progress.dec()
+            elapsed = time.perf_counter() - started_at
+            route = route_template(scope, self.endpoint_paths)
+            metrics.observe_request(route, scope["method"], status, elapsed)
+            if ACCESS_LOG.enabled:
+                ACCESS_LOG.write(
+                    scope_state["request_id"],  # the client's body id, if adopted
                     scope["method"],
-                    route_template(scope, self.endpoint_paths),
-                    request_id=scope_state["request_id"],
+                    route,
+                    status,
+                    round(elapsed * 1000, 3),
+                    self._version(scope_state).decode("ascii", "replace"),
                 )
-                if response_started:
-                    raise
-                response = error_response(
-                    500,
-                    "internal_error",
-                    "Internal server error.",
-                    scope_state["request_id"],
-                    path=scope["path"],
-                )
-                await response(scope, receive, send_with_headers)
-            finally:
-                metrics.in_progress.dec()
-                elapsed = time.perf_counter() - started_at
-                route = route_template(scope, self.endpoint_paths)
-                metrics.observe_request(route, scope["method"], status, elapsed)
-                if ACCESS_LOG.enabled:
-                    ACCESS_LOG.write(
-                        scope_state["request_id"],  # the client's body id, if adopted
-                        scope["method"],
-                        route,
-                        status,
-                        round(elapsed * 1000, 3),
-                        self._version(scope_state).decode("ascii", "replace"),
-                    )
 
     def _version(self, scope_state: dict[str, Any]) -> bytes:
         version = scope_state.get("model_version")

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from loguru import logger
 from starlette.requests import ClientDisconnect
 
 from src.serve.app import create_app
@@ -32,7 +33,8 @@ from src.serve.errors import (
     UnsupportedMediaTypeError,
 )
 from tests.artifact_factory import BuiltArtifact
-from tests.unit_tests.serve.helpers import API_KEY, IRIS_ROW, AppClient, make_settings
+from tests.unit_tests.serve.hardening_support import captured_logs
+from tests.unit_tests.serve.helpers import API_KEY, AUTH, IRIS_ROW, AppClient, make_settings
 
 pytestmark = [
     pytest.mark.usefixtures("clean_env"),
@@ -187,3 +189,23 @@ def test_a_non_finite_answer_is_unscorable(client: AppClient) -> None:
     object.__setattr__(model.backend, "predict", lambda rows: [Prediction(math.nan, None)])
     with pytest.raises(UnscorableInputError):
         _call(client, "predict", _scope(KEY_HEADER), _receive(orjson.dumps(IRIS_ROW)))
+
+
+def test_log_lines_of_a_request_name_the_id_it_adopted(client: AppClient) -> None:
+    class Chatty:
+        def on_model_loaded(self, model: Any, previous: Any) -> None:
+            pass
+
+        def on_predictions(self, model: Any, rows: Any, predictions: Any) -> None:
+            logger.warning("hook saw {} rows", len(rows))
+
+    client.app.state.serve.hooks.add(Chatty())
+    with captured_logs() as logs:
+        body = {**IRIS_ROW, "request_id": "client-chosen-id"}
+        assert client.post("/predict", json=body, headers=AUTH).status_code == 200
+        batch = {"records": [IRIS_ROW] * 20, "request_id": "batch-chosen-id"}
+        assert client.post("/predict/batch", json=batch, headers=AUTH).status_code == 200
+    lines = [line for line in logs.getvalue().splitlines() if "hook saw" in line]
+    assert len(lines) == 2
+    assert "'request_id': 'client-chosen-id'" in lines[0]
+    assert "'request_id': 'batch-chosen-id'" in lines[1]  # predicted in a worker thread

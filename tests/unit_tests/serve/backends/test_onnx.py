@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from src.serve.artifact import resolve
-from src.serve.backends.base import NumericRows
+from src.serve.backends.base import FINITE_CHECK_MIN_ROWS, NumericRows
 from src.serve.backends.onnx import OnnxBackend
 from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import IncompatibleArtifactError, IntegrityError, OnnxUnsupportedError
@@ -381,19 +381,26 @@ def test_the_backend_reports_whether_its_outputs_are_finite(artifacts: Path) -> 
     model = build_loaded_model(resolve(artifacts, "width"), settings)
     assert isinstance(model.backend, OnnxBackend)
     typical = tuple(features.iloc[0])
-    assert model.backend.predict([typical, typical]).all_finite is True
-    answers = model.backend.predict([typical, (1e12, 1.0, 1.0)])
-    assert answers.all_finite is False
-    assert np.isfinite(answers[0].prediction)
-    assert not np.isfinite(answers[1].prediction)
+    many = FINITE_CHECK_MIN_ROWS
+    assert model.backend.predict([typical] * many).all_finite is True
+    flagged = model.backend.predict([typical] * (many - 1) + [(1e12, 1.0, 1.0)])
+    assert flagged.all_finite is False
+    assert np.isfinite(flagged[0].prediction)
+    assert not np.isfinite(flagged[-1].prediction)
 
     with app_client(artifacts, model_name="width", inference_backend="onnx") as client:
         names = list(features.columns)
         huge = dict.fromkeys(names, 1.0) | {names[0]: 1e12}
-        records = [dict(zip(names, typical, strict=True)), huge]
-        r = client.post("/predict/batch", json={"records": records}, headers=AUTH)
-        assert r.status_code == 422
-        assert r.json()["error"]["details"] == [
-            {"field": "records[1]", "message": "The model's output for this record is not finite"}
-        ]
-        assert client.post("/predict/batch", json={"records": records[:1]}, headers=AUTH).is_success
+        ordinary = dict(zip(names, typical, strict=True))
+        # a batch the backend checks in one pass, and one small enough to be checked per row
+        for records in ([ordinary] * (many - 1) + [huge], [ordinary, huge]):
+            r = client.post("/predict/batch", json={"records": records}, headers=AUTH)
+            assert r.status_code == 422
+            assert r.json()["error"]["details"] == [
+                {
+                    "field": f"records[{len(records) - 1}]",
+                    "message": "The model's output for this record is not finite",
+                }
+            ]
+        records = [ordinary] * many
+        assert client.post("/predict/batch", json={"records": records}, headers=AUTH).is_success

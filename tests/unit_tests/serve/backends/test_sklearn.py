@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from src.serve.artifact import load_artifact, resolve
-from src.serve.backends.base import NumericRows
+from src.serve.backends.base import FINITE_CHECK_MIN_ROWS, NumericRows
 from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import InvalidInputError, TooManyRowsError
 from src.serve.loaded_model import LoadedModel, build_loaded_model
@@ -133,16 +133,17 @@ def test_regression_answers_floats_without_probabilities(artifacts: Path) -> Non
     assert isinstance(result.prediction, float)
     assert result.probabilities is None
     assert 0.0 < result.prediction < 0.6
-    assert model.backend.predict([(5.1, 3.5, 1.4)]).all_finite is True
+    many = FINITE_CHECK_MIN_ROWS
+    assert model.backend.predict([(5.1, 3.5, 1.4)] * many).all_finite is True
     # A coefficient that overflows float64 for a large input: the backend flags the batch.
     overflowing = SklearnBackend(
         _with_coefficients(model.backend, 1e300), model.metadata, (5.1, 3.5, 1.4)
     )
     with np.errstate(over="ignore"):
-        answers = overflowing.predict([(5.1, 3.5, 1.4), (1e12, 3.5, 1.4)])
+        answers = overflowing.predict([(5.1, 3.5, 1.4)] * (many - 1) + [(1e12, 3.5, 1.4)])
     assert answers.all_finite is False
     assert np.isfinite(answers[0].prediction)
-    assert not np.isfinite(answers[1].prediction)
+    assert not np.isfinite(answers[-1].prediction)
 
 
 def _with_coefficients(backend: SklearnBackend, value: float) -> Pipeline:
