@@ -85,7 +85,7 @@ class AccessLog:
         """Write to ``stream`` from now on (``None``: no access log); pending lines are
         written to the previous stream first."""
         self.flush()
-        with self._lock:
+        with self._io_lock, self._lock:  # no block is being built while the format changes
             self._stream = stream
             self._json = json
             self._buffer_bytes = buffer_bytes
