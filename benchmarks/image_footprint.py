@@ -33,17 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.artifact_factory import IRIS_FEATURES, build_iris_artifact  # noqa: E402
+from tests.compose_hardening import hardening_flags  # noqa: E402
 from tests.server_process import free_port  # noqa: E402
 
-HARDENING = [
-    "--read-only",
-    "--tmpfs",
-    "/tmp:size=64m,mode=1777",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges:true",
-]
+HARDENING = hardening_flags()  # as compose runs ml-api-service
 READY_TIMEOUT_SECONDS = 120
 SETOSA = dict(zip(IRIS_FEATURES, [5.1, 3.5, 1.4, 0.2], strict=True))
 

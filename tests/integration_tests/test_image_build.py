@@ -34,6 +34,7 @@ import pytest
 import yaml
 
 from tests.artifact_factory import IRIS_FEATURES, build_iris_artifact
+from tests.compose_hardening import hardening_flags
 from tests.dockerfile_stages import ROOT, stage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -46,16 +47,7 @@ PICKLE_ONLY = ("sklearn", "scipy", "pandas", "joblib")
 HEALTHY_WITHIN_SECONDS = 120
 COMPOSE = ROOT / "docker-compose.yaml"
 SIGNING_KEY_MOUNT = "/run/secrets/artifact_signing_key"  # a path, not a secret
-# The compose service's hardening (docker-compose.yaml, x-hardening + read_only + tmpfs).
-HARDENING = [
-    "--read-only",
-    "--tmpfs",
-    "/tmp:size=64m,mode=1777",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges:true",
-]
+HARDENING = hardening_flags()  # as compose runs ml-api-service
 
 
 def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
