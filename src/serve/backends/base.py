@@ -9,12 +9,9 @@ measured to be cheaper than the hop, see ``timing.py``). To add one, subclass
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, NamedTuple
-
-import numpy as np
 
 Row = Sequence[Any]
 Label = str | int | float | bool
@@ -25,11 +22,6 @@ class Prediction(NamedTuple):
 
     prediction: Label
     probabilities: dict[str, float] | None
-
-
-#: Below this many rows one numpy pass (about 1.3 us of call overhead) costs more than the
-#: data plane's check of each number in Python (about 0.15 us a row).
-FINITE_CHECK_MIN_ROWS = 8
 
 
 class Predictions(list[Prediction]):
@@ -56,22 +48,6 @@ class NumericRows(list[Row]):
     def __init__(self, rows: Iterable[Row], matrix: Any) -> None:
         super().__init__(rows)
         self.matrix = matrix
-
-
-def answers(
-    items: Iterable[Prediction], n_rows: int, outputs: Any, *, labels_finite: bool = True
-) -> list[Prediction]:
-    """A backend's ``items`` for ``n_rows`` rows: from :data:`FINITE_CHECK_MIN_ROWS` rows on, a
-    :class:`Predictions` saying whether ``outputs`` (the model's output array) and the labels
-    are all finite; below that a plain list, which the data plane checks number by number."""
-    if n_rows < FINITE_CHECK_MIN_ROWS:
-        return list(items)
-    return Predictions(items, all_finite=labels_finite and bool(np.isfinite(outputs).all()))
-
-
-def finite_labels(labels: Iterable[Any]) -> bool:
-    """True when no class label is a NaN or infinite float (checked once per loaded model)."""
-    return not any(isinstance(label, float) and not math.isfinite(label) for label in labels)
 
 
 class Backend(ABC):

@@ -31,14 +31,8 @@ import numpy as np
 import onnxruntime as ort
 
 from src.serve.artifact import ArtifactMetadata, LoadedArtifact, read_verified_onnx_bytes
-from src.serve.backends.base import (
-    Backend,
-    NumericRows,
-    Prediction,
-    Row,
-    answers,
-    finite_labels,
-)
+from src.serve.backends.answers import answers, finite_labels
+from src.serve.backends.base import Backend, NumericRows, Prediction, Row
 from src.serve.errors import NoOnnxError, OnnxUnsupportedError
 
 PARITY_TOLERANCE = 1e-5  # docs/artifact.md: labels equal, probabilities within 1e-5

@@ -11,14 +11,8 @@ import pandas as pd
 import sklearn
 
 from src.serve.artifact import ArtifactMetadata
-from src.serve.backends.base import (
-    Backend,
-    NumericRows,
-    Prediction,
-    Row,
-    answers,
-    finite_labels,
-)
+from src.serve.backends.answers import answers, finite_labels
+from src.serve.backends.base import Backend, NumericRows, Prediction, Row
 
 # Pipelines fitted on a DataFrame warn on every call when given a numpy array; we build the
 # array in exactly the fitted column order (checked at load time), so the warning is noise.

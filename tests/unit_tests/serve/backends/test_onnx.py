@@ -17,7 +17,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from src.serve.artifact import resolve
-from src.serve.backends.base import FINITE_CHECK_MIN_ROWS, NumericRows
+from src.serve.backends.answers import FINITE_CHECK_MIN_ROWS
+from src.serve.backends.base import NumericRows
 from src.serve.backends.onnx import OnnxBackend
 from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import IncompatibleArtifactError, IntegrityError, OnnxUnsupportedError
