@@ -200,12 +200,15 @@ def test_zipmap_graphs_fall_back_with_a_reason(
     assert any("ZipMap" in line for line in log_lines)
 
 
-def test_regression_graphs_answer_the_same_values(artifacts: Path) -> None:
+def _width_regressor(
+    artifacts: Path, coefficient: float | None = None
+) -> tuple[Path, pd.DataFrame]:
+    """Publish a petal-width regressor (scaler + linear regression) with its ONNX graph;
+    ``coefficient`` replaces every coefficient in the graph. Returns its directory and data."""
     import skl2onnx
 
-    frame, target_species = iris_frame()
+    frame, _ = iris_frame()
     features, target = frame.drop(columns="petal_width"), frame["petal_width"].rename("width")
-    del target_species
     pipeline = Pipeline([("scale", StandardScaler()), ("model", LinearRegression())])
     version = publish_custom_artifact(
         artifacts,
@@ -217,13 +220,19 @@ def test_regression_graphs_answer_the_same_values(artifacts: Path) -> None:
         task="regression",
     )
     directory = artifacts / "width" / version
+    exported = joblib.load(directory / "model.joblib")
+    if coefficient is not None:
+        exported[-1].coef_[:] = coefficient
     _export(
         directory,
-        skl2onnx.to_onnx(
-            joblib.load(directory / "model.joblib"), features.to_numpy(np.float32)[:1]
-        ),
+        skl2onnx.to_onnx(exported, features.to_numpy(np.float32)[:1]),
         parity={"n_rows": 150, "max_rel_error": 1e-7},
     )
+    return directory, features
+
+
+def test_regression_graphs_answer_the_same_values(artifacts: Path) -> None:
+    directory, features = _width_regressor(artifacts)
     settings = make_settings(artifacts, model_name="width")
     model = build_loaded_model(resolve(artifacts, "width"), settings)
     assert isinstance(model.backend, OnnxBackend)
@@ -356,28 +365,7 @@ def test_a_float64_graph_answers_predict_like_scikit_learn(
 def test_the_backend_reports_whether_its_outputs_are_finite(artifacts: Path) -> None:
     # A regression graph whose coefficients overflow float32 for a large (schema-valid) input:
     # the backend flags the batch, and the data plane then names the row (422, not a 200).
-    import skl2onnx
-
-    frame, _ = iris_frame()
-    features, target = frame.drop(columns="petal_width"), frame["petal_width"].rename("width")
-    pipeline = Pipeline([("scale", StandardScaler()), ("model", LinearRegression())])
-    version = publish_custom_artifact(
-        artifacts,
-        model_name="width",
-        frame=features,
-        target=target,
-        pipeline=pipeline,
-        feature_specs=number_features(features.columns),
-        task="regression",
-    )
-    directory = artifacts / "width" / version
-    overflowing = joblib.load(directory / "model.joblib")
-    overflowing[-1].coef_[:] = 1e30
-    _export(
-        directory,
-        skl2onnx.to_onnx(overflowing, features.to_numpy(np.float32)[:1]),
-        parity={"n_rows": 150, "max_rel_error": 1e-7},
-    )
+    _, features = _width_regressor(artifacts, coefficient=1e30)
     settings = make_settings(artifacts, model_name="width")
     model = build_loaded_model(resolve(artifacts, "width"), settings)
     assert isinstance(model.backend, OnnxBackend)
