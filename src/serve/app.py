@@ -40,6 +40,7 @@ from src.serve.docs_pages import install_docs_pages
 from src.serve.errors import install_error_handlers
 from src.serve.fleet import ModelFleet
 from src.serve.hooks import HookRegistry, OnlyModel
+from src.serve.http_protocol import COALESCING_PROTOCOL
 from src.serve.inference import InferenceService
 from src.serve.lean_predict import LeanPredict
 from src.serve.logging_setup import configure_logging
@@ -335,7 +336,7 @@ def main() -> int:
         "server_header": False,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         "loop": "auto",  # uvloop when installed
-        "http": "auto",  # httptools when installed
+        "http": COALESCING_PROTOCOL,  # httptools, one write per response
         "lifespan": "on",
         # uvicorn's own level: without it, loguru's stdlib bridge (root logger at level 0)
         # leaves uvicorn at TRACE, and uvicorn then logs every ASGI message of every request
