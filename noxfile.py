@@ -423,7 +423,7 @@ def argo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Same-run serving benchmark (docs/performance.md): `nox -s bench` (~6-8 minutes) or
+    """Same-run serving benchmark (docs/performance.md): `nox -s bench` (~10 minutes) or
     `nox -s bench -- --quick` (< 1 minute); arguments go to `python -m benchmarks.bench`.
 
     Floors (bare ASGI apps) and the service with each backend, batching off and on, under wrk;

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from benchmarks.bench import Result, Scenario, markdown, ratios, scenarios
+from benchmarks.bench import Result, Scenario, markdown, ratios, repeated, scenarios
 
 
-def _result(scenario: Scenario, req_per_s: float, p99_ms: float = 5.0) -> Result:
+def _result(
+    scenario: Scenario, req_per_s: float, p99_ms: float = 5.0, round_number: int = 0
+) -> Result:
     return Result(
         scenario=scenario,
         req_per_s=req_per_s,
@@ -18,6 +20,7 @@ def _result(scenario: Scenario, req_per_s: float, p99_ms: float = 5.0) -> Result
         errors=0,
         requests=int(req_per_s * 5),
         cpu_us_per_req=1e6 / req_per_s,
+        round=round_number,
     )
 
 
@@ -106,3 +109,88 @@ def test_a_missed_target_says_no() -> None:
             "versions": {},
         }
     )
+
+
+def _report(results: list[Result]) -> dict:
+    return {
+        "mode": "full",
+        "created_at": "-",
+        "cpu_count": 2,
+        "seconds": 5.0,
+        "in_process": {},
+        "runs": [asdict(r) for r in results],
+        "ratios": ratios(results),
+        "versions": {},
+    }
+
+
+def test_repeat_rounds_hold_the_paired_runs_adjacent_in_alternating_order() -> None:
+    full = scenarios(quick=False)
+    forward, backward = repeated(full, 1), repeated(full, 2)
+    assert backward == forward[::-1]
+    labels = [f"{s.model} {s.label} {s.endpoint} c={s.concurrency} rows={s.rows}" for s in backward]
+    assert labels == [
+        "iris onnx-floor /predict c=8 rows=1",
+        "iris service[onnx] /predict c=8 rows=1",
+        "iris service[onnx, log] /predict c=8 rows=1",
+        "forest service[sklearn] /predict c=1 rows=1",
+        "forest service[sklearn, batching] /predict c=1 rows=1",
+        "iris service[onnx] /predict/batch c=8 rows=1000",
+    ]
+    assert repeated(full, 0) == backward  # every scenario in it is in the main pass too
+
+
+def test_paired_targets_are_the_median_over_rounds_and_list_every_round() -> None:
+    full = scenarios(quick=False)
+    floor_speed = {0: 10_000, 1: 8_000, 2: 12_000}  # the machine's speed drifts
+    service_share = {0: 0.6, 1: 0.75, 2: 0.8}
+    results = [_result(s, _speed(s), p99_ms=_p99(s)) for s in full]
+    for n in (1, 2):
+        for s in repeated(full, n):
+            speed = _speed(s)
+            if s.server == "onnx-floor":
+                speed = floor_speed[n]
+            elif s.server == "service" and s.endpoint == "/predict" and s.model == "iris":
+                speed = floor_speed[n] * service_share[n]
+            elif s.endpoint == "/predict/batch":
+                speed = {1: 150, 2: 210}[n]
+            results.append(_result(s, speed, p99_ms=_p99(s) + n, round_number=n))
+    computed = ratios(results)
+    floor = computed["iris c=8 service[onnx] / onnx floor"]
+    assert floor["rounds"] == [0.75, 0.75, 0.8]  # round 0 from _speed: 7,500 / 10,000
+    assert floor["value"] == 0.75
+    assert floor["met"] is True
+    assert floor["per_core"] == 0.75
+    log = computed["iris c=8 service[onnx, log] / service[onnx]"]
+    assert log["rounds"] == [1.0, 1.0, 1.0]
+    batch = computed["iris /predict/batch 1000 rows: rows/s"]
+    assert batch["rounds"] == [250_000, 150_000, 210_000]
+    assert batch["value"] == 210_000
+    assert batch["met"] is True
+    rise = computed["forest c=1 p99 rise with batching (ms)"]
+    assert rise["rounds"] == [2.0, 2.0, 2.0]
+    # Targets from one run only (the tail) read the main pass, not a repeat.
+    assert computed["iris c=64 service[onnx] p99 / p50"]["value"] == 2.5
+    assert "rounds" not in computed["iris c=8 service[onnx] / sklearn floor"]
+    text = markdown(_report(results))
+    assert "## Repeated paired runs" in text
+    assert "| 2 | iris | onnx-floor | /predict | 1 | 8 | 12000 |" in text
+    assert (
+        "| iris c=8 service[onnx] / onnx floor | 0.75 | 0.7 | yes | 0.75 | 0.75, 0.75, 0.8 |"
+        in text
+    )
+    main_table = text.split("## Repeated paired runs")[0]
+    assert main_table.count("| iris | onnx-floor | /predict | 1 | 8 |") == 1
+
+
+def test_a_median_below_the_goal_says_no_even_when_one_round_meets_it() -> None:
+    full = scenarios(quick=False)
+    results = [_result(s, _speed(s) if s.server == "onnx-floor" else 5_000) for s in full]
+    for n in (1, 2):
+        for s in repeated(full, n):
+            speed = _speed(s) if s.server == "onnx-floor" else (8_000 if n == 1 else 5_500)
+            results.append(_result(s, speed, round_number=n))
+    floor = ratios(results)["iris c=8 service[onnx] / onnx floor"]
+    assert floor["rounds"] == [0.5, 0.8, 0.55]
+    assert floor["value"] == 0.55
+    assert floor["met"] is False
