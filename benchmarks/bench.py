@@ -4,10 +4,11 @@
     python -m benchmarks.bench --quick    # a small subset, 1 s per load run (< 1 minute)
 
 Every figure is measured in this one run, and targets are ratios between runs, so a slow or
-noisy machine shifts numerator and denominator alike. The runs behind the paired targets are
-repeated (``--rounds``, each pair back to back) and those targets are medians over the rounds. Servers are pinned to CPU 0 and the
-load generator (wrk, closed loop) to CPU 1 when the machine has two or more CPUs. Results go
-to ``benchmarks/results/`` as JSON and a markdown table.
+noisy machine shifts numerator and denominator alike. The two c=8 throughput ratios come from
+servers loaded side by side in one-second slices (``--slices``), the forest batching pair and
+the 1,000-row batch from repeated runs (``--rounds``); those targets are medians. Servers are
+pinned to CPU 0 and the load generator (wrk, closed loop) to CPU 1 when the machine has two or
+more CPUs. Results go to ``benchmarks/results/`` as JSON and a markdown table.
 """
 
 from __future__ import annotations
@@ -315,7 +316,8 @@ def run_wrk(
     return json.loads(line.removeprefix("WRK_JSON "))
 
 
-def measure(scenario: Scenario, root: Path, work: Path, seconds: float) -> Result:
+def _load(scenario: Scenario, work: Path) -> tuple[Path, str, dict[str, str]]:
+    """The request body file, API key and extra wrk settings of ``scenario``."""
     body_file = work / f"body-{scenario.body}-{scenario.rows}.bin"
     body_file.write_bytes(request_body(scenario))
     auth = API_KEY if scenario.server == "service" else ""
@@ -325,12 +327,19 @@ def measure(scenario: Scenario, root: Path, work: Path, seconds: float) -> Resul
             "BENCH_CONTENT_TYPE": "application/octet-stream",
             "BENCH_HEADER_LENGTH": str(oip_request(scenario)[1]),
         }
-    with running_server(scenario, root, work) as (base, process):
-        url = base + scenario.endpoint
-        run_wrk(url, body_file, scenario.concurrency, max(1.0, seconds / 3), auth, wrk_env)
-        cpu_before = cpu_seconds(process.pid)
-        stats = run_wrk(url, body_file, scenario.concurrency, seconds, auth, wrk_env)
-        cpu_used = cpu_seconds(process.pid) - cpu_before
+    return body_file, auth, wrk_env
+
+
+def _load_run(
+    scenario: Scenario, base: str, process: subprocess.Popen, work: Path, seconds: float
+) -> Result:
+    """One measured wrk run against a started (and warmed-up) server."""
+    body_file, auth, wrk_env = _load(scenario, work)
+    cpu_before = cpu_seconds(process.pid)
+    stats = run_wrk(
+        base + scenario.endpoint, body_file, scenario.concurrency, seconds, auth, wrk_env
+    )
+    cpu_used = cpu_seconds(process.pid) - cpu_before
     duration = stats["duration_us"] / 1e6
     errors = sum(stats[k] for k in ("connect_errors", "read_errors", "write_errors"))
     errors += stats["status_errors"] + stats["timeouts"]
@@ -345,6 +354,36 @@ def measure(scenario: Scenario, root: Path, work: Path, seconds: float) -> Resul
         requests=stats["requests"],
         cpu_us_per_req=cpu_used / max(1, stats["requests"]) * 1e6,
     )
+
+
+def _warm_up(scenario: Scenario, base: str, work: Path, seconds: float) -> None:
+    body_file, auth, wrk_env = _load(scenario, work)
+    run_wrk(base + scenario.endpoint, body_file, scenario.concurrency, seconds, auth, wrk_env)
+
+
+def measure(scenario: Scenario, root: Path, work: Path, seconds: float) -> Result:
+    """Start ``scenario``'s server, warm it up, load it for ``seconds``, stop it."""
+    with running_server(scenario, root, work) as (base, process):
+        _warm_up(scenario, base, work, max(1.0, seconds / 3))
+        return _load_run(scenario, base, process, work, seconds)
+
+
+def measure_interleaved(group: list[Scenario], root: Path, work: Path, slices: int) -> list[Result]:
+    """Every server of ``group`` started at once (all pinned to the same CPU, one loaded at a
+    time), then loaded in ``slices`` rounds of one-second runs, in the group's order on odd
+    rounds and reversed on even ones. Each result's ``round`` is its slice (1, 2, ...)."""
+    results: list[Result] = []
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(running_server(s, root, work)) for s in group]
+        for scenario, (base, _) in zip(group, servers, strict=True):
+            _warm_up(scenario, base, work, 1.0)
+        for number in range(1, slices + 1):
+            order = list(zip(group, servers, strict=True))
+            for scenario, (base, process) in order if number % 2 else order[::-1]:
+                result = _load_run(scenario, base, process, work, 1.0)
+                result.round = number
+                results.append(result)
+    return results
 
 
 #: The prediction log's overhead: the same ONNX c=8 run with the log off, then on.
@@ -391,18 +430,26 @@ def scenarios(quick: bool) -> list[Scenario]:
     return runs
 
 
-#: The runs behind the ratio targets that compare two runs at one load (and the 1,000-row
-#: batch): with ``--rounds N`` they run N times, each pair back to back, and each target is the
-#: median over its pairs. This machine's speed drifts by 20-50% from one minute to the next;
-#: a pair measured together shares that minute, one pair alone can land on either side.
+#: The runs behind the targets that need repeating but cannot be cut into short slices (a
+#: p99 at one connection, a rows/s figure): with ``--rounds N`` they run N times, the forest
+#: pair back to back, and each target is the median over the rounds.
 PAIRED_RUNS: list[dict[str, Any]] = [
-    {"model": "iris", "server": "onnx-floor", "concurrency": 8},
-    {"model": "iris", "server": "service", "backend": "onnx", "batching": False,
-     "endpoint": "/predict", "concurrency": 8, "body": "json"},  # log off and on
     {"model": "forest", "server": "service", "backend": "sklearn", "endpoint": "/predict",
      "concurrency": 1},  # batching off and on
     {"model": "iris", "server": "service", "backend": "onnx", "endpoint": "/predict/batch",
      "rows": 1000},
+]  # fmt: skip
+
+#: The servers behind the two throughput ratios at c=8 (service / ONNX floor, log on / off):
+#: with ``--slices N`` all three run at once and are loaded in N rounds of one-second runs
+#: (``measure_interleaved``); each ratio is the median over the rounds. This machine's speed
+#: drifts by 20-50% from one minute to the next, so runs minutes apart compare badly: one
+#: pair of 5 s runs gave 0.48 to 0.77 for the same code, one-second slices side by side
+#: 0.48 to 0.67 with a stable median.
+INTERLEAVED_RUNS: list[dict[str, Any]] = [
+    {"model": "iris", "server": "onnx-floor", "concurrency": 8},
+    {"model": "iris", "server": "service", "backend": "onnx", "batching": False,
+     "endpoint": "/predict", "concurrency": 8, "body": "json"},  # log off and on
 ]  # fmt: skip
 
 
@@ -411,10 +458,15 @@ def matches(scenario: Scenario, want: dict[str, Any]) -> bool:
 
 
 def repeated(chosen: list[Scenario], round_number: int) -> list[Scenario]:
-    """The paired runs among ``chosen`` for one repeat round, in the main pass's order on even
+    """The repeated runs among ``chosen`` for one round, in the main pass's order on even
     rounds and reversed on odd ones (pairs stay adjacent; neither side always goes first)."""
     runs = [s for s in chosen if any(matches(s, want) for want in PAIRED_RUNS)]
     return runs[::-1] if round_number % 2 else runs
+
+
+def interleaved(chosen: list[Scenario]) -> list[Scenario]:
+    """The servers among ``chosen`` measured side by side in slices."""
+    return [s for s in chosen if any(matches(s, want) for want in INTERLEAVED_RUNS)]
 
 
 def find(results: list[Result], **want: Any) -> Result | None:
@@ -439,7 +491,10 @@ def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
 
     def ratio(name: str, num: dict[str, Any], den: dict[str, Any], target: float) -> None:
         nums, dens = find_rounds(results, **num), find_rounds(results, **den)
-        pairs = [(nums[r], dens[r]) for r in sorted(nums.keys() & dens.keys())]
+        rounds = sorted(nums.keys() & dens.keys())
+        if any(matches(nums[r].scenario, w) for r in rounds[:1] for w in INTERLEAVED_RUNS):
+            rounds = [r for r in rounds if r > 0] or rounds  # the side-by-side slices, if any
+        pairs = [(nums[r], dens[r]) for r in rounds]
         pairs = [(n, d) for n, d in pairs if d.req_per_s > 0]
         if not pairs:
             return
@@ -447,7 +502,7 @@ def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
         value = statistics.median(values)
         out[name] = {"value": round(value, 2), "target": target, "met": value >= target}
         if len(values) > 1:
-            out[name]["rounds"] = [round(v, 2) for v in values]
+            out[name]["samples"] = [round(v, 2) for v in values]
         if all(n.cpu_us_per_req > 0 and d.cpu_us_per_req > 0 for n, d in pairs):
             # Throughput per core (requests per server CPU-second), same ratio: a
             # cross-check that other processes on the machine cannot skew.
@@ -487,7 +542,7 @@ def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
             "value": round(rise, 2), "target": f"<= {bound}", "met": rise <= bound,
         }  # fmt: skip
         if len(rises) > 1:
-            out["forest c=1 p99 rise with batching (ms)"]["rounds"] = [round(v, 2) for v in rises]
+            out["forest c=1 p99 rise with batching (ms)"]["samples"] = [round(v, 2) for v in rises]
     tail_ratios(results, out)
     bigs = list(find_rounds(results, model="iris", server="service", backend="onnx",
                             endpoint="/predict/batch", rows=1000).values())  # fmt: skip
@@ -500,7 +555,7 @@ def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
             "met": rows_per_s >= 200_000,
         }
         if len(bigs) > 1:
-            out[name]["rounds"] = [round(b.rows_per_s) for b in bigs]
+            out[name]["samples"] = [round(b.rows_per_s) for b in bigs]
         if all(b.cpu_us_per_req > 0 for b in bigs):
             out[name]["per_core"] = round(
                 statistics.median(b.scenario.rows / b.cpu_us_per_req * 1e6 for b in bigs)
@@ -615,10 +670,12 @@ def markdown(report: dict[str, Any]) -> str:
     if repeats:
         lines += [
             "",
-            "## Repeated paired runs",
+            "## Repeated and side-by-side runs",
             "",
-            "Rounds after the main pass (round 0): the runs behind the paired targets again, "
-            "each pair back to back, in alternating order.",
+            "After the main pass (round 0): the forest pair at c=1 and the 1,000-row batch "
+            f"again ({report.get('rounds', 1)} rounds in all), and the c=8 ONNX floor and "
+            f"service (log off and on) in {report.get('slices', 0)} one-second slices with all "
+            "three servers up (the round column is the slice).",
             "",
             "| round | model | server | endpoint | rows | c | req/s | rows/s | p50 ms | p99 ms "
             "| errors | server CPU us/req |",
@@ -628,17 +685,28 @@ def markdown(report: dict[str, Any]) -> str:
     lines += tail_table(report)
     lines += ["", "## Targets (same-run ratios)", "",
               "Per core: the same ratio in requests (rows) per server CPU-second. Where a "
-              "target's runs were repeated, value and per core are medians over the rounds, "
-              "and every round's value is listed.", "",
-              "| target | value | goal | met | per core | rounds |",
+              "target's runs were repeated or sliced, value and per core are medians, and "
+              "every sample is listed.", "",
+              "| target | value | goal | met | per core | samples |",
               "|---|---:|---|---|---:|---|"]  # fmt: skip
     for name, r in report["ratios"].items():
         met, per_core = "yes" if r["met"] else "NO", r.get("per_core", "-")
-        rounds = ", ".join(str(v) for v in r.get("rounds", [])) or "-"
-        lines.append(f"| {name} | {r['value']} | {r['target']} | {met} | {per_core} | {rounds} |")
+        samples = ", ".join(str(v) for v in r.get("samples", [])) or "-"
+        lines.append(f"| {name} | {r['value']} | {r['target']} | {met} | {per_core} | {samples} |")
     lines += ["", "## Versions", ""]
     lines += [f"- {k}: {v}" for k, v in report["versions"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _print_run(r: Result) -> None:
+    s = r.scenario
+    print(
+        f"r{r.round} {s.model:7} {s.label:30} {s.endpoint:15} rows={s.rows:<5}"
+        f" c={s.concurrency:<3} {r.req_per_s:9.0f} req/s {r.rows_per_s:10.0f} rows/s"
+        f" p50={r.p50_ms:7.2f}ms p99={r.p99_ms:7.2f}ms errors={r.errors}"
+        f" cpu={r.cpu_us_per_req:6.0f}us/req",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -646,6 +714,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small subset, 1 s load runs")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per load run")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=None,
+        help="one-second side-by-side runs behind the two c=8 throughput ratios "
+        "(default 12; quick 2; 0: use the main pass's runs)",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -664,8 +739,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seconds = args.seconds or (1.0 if args.quick else 5.0)
     rounds = args.rounds or (1 if args.quick else 3)
-    if rounds < 1:
-        parser.error("--rounds must be at least 1")
+    slices = (2 if args.quick else 12) if args.slices is None else args.slices
+    if rounds < 1 or slices < 0:
+        parser.error("--rounds must be at least 1 and --slices at least 0")
     mode = "quick" if args.quick else "full"
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
@@ -681,20 +757,19 @@ def main(argv: list[str] | None = None) -> int:
             result = measure(scenario, root, work, seconds)
             result.round = round_number
             results.append(result)
-            s, r = scenario, result
-            print(
-                f"r{round_number} {s.model:7} {s.label:30} {s.endpoint:15} rows={s.rows:<5}"
-                f" c={s.concurrency:<3} {r.req_per_s:9.0f} req/s {r.rows_per_s:10.0f} rows/s"
-                f" p50={r.p50_ms:7.2f}ms p99={r.p99_ms:7.2f}ms errors={r.errors}"
-                f" cpu={r.cpu_us_per_req:6.0f}us/req",
-                flush=True,
-            )
+            _print_run(result)
+        group = interleaved(chosen)
+        if slices and len(group) >= 2:
+            for result in measure_interleaved(group, root, work, slices):
+                results.append(result)
+                _print_run(result)
     report = {
         "mode": mode,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
         "seconds": seconds,
         "rounds": rounds,
+        "slices": slices,
         "in_process": in_process,
         "runs": [asdict(r) for r in results],
         "ratios": ratios(results),

@@ -29,7 +29,7 @@ def test_quick_bench_runs_without_errors_and_writes_a_report(tmp_path: Path) -> 
     _require_wrk()
     out = tmp_path / "results"
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", "--quick", "--rounds", "2", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.bench", "--quick", "--slices", "2", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -56,14 +56,16 @@ def test_quick_bench_runs_without_errors_and_writes_a_report(tmp_path: Path) -> 
         assert run["req_per_s"] > 0
         assert run["rows_per_s"] == pytest.approx(run["req_per_s"] * run["scenario"]["rows"])
         assert 0 < run["p50_ms"] <= run["p99_ms"]
-    repeats = [r for r in runs if r["round"] == 1]
-    assert {(r["scenario"]["server"], r["scenario"]["prediction_log"]) for r in repeats} == {
-        ("onnx-floor", False),
-        ("service", False),
-        ("service", True),
-    }
+    for number in (1, 2):  # the side-by-side slices
+        sliced = [r for r in runs if r["round"] == number]
+        assert {(r["scenario"]["server"], r["scenario"]["prediction_log"]) for r in sliced} == {
+            ("onnx-floor", False),
+            ("service", False),
+            ("service", True),
+        }
     ratios = report["ratios"]
-    assert len(ratios["iris c=8 service[onnx] / onnx floor"]["rounds"]) == 2
+    assert len(ratios["iris c=8 service[onnx] / onnx floor"]["samples"]) == 2
+    assert len(ratios["iris c=8 service[onnx, log] / service[onnx]"]["samples"]) == 2
     assert "iris c=8 service[onnx, log] / service[onnx]" in ratios
     for ratio in ratios.values():
         assert {"value", "target", "met"} <= ratio.keys()
@@ -71,4 +73,4 @@ def test_quick_bench_runs_without_errors_and_writes_a_report(tmp_path: Path) -> 
     assert markdown.startswith("# Serving benchmark (quick")
     assert "| iris | service[onnx] | /predict |" in markdown
     assert "## Targets (same-run ratios)" in markdown
-    assert "## Repeated paired runs" in markdown
+    assert "## Repeated and side-by-side runs" in markdown
