@@ -442,10 +442,9 @@ PAIRED_RUNS: list[dict[str, Any]] = [
 
 #: The servers behind the two throughput ratios at c=8 (service / ONNX floor, log on / off):
 #: with ``--slices N`` all three run at once and are loaded in N rounds of one-second runs
-#: (``measure_interleaved``); each ratio is the median over the rounds. This machine's speed
-#: drifts by 20-50% from one minute to the next, so runs minutes apart compare badly: one
-#: pair of 5 s runs gave 0.48 to 0.77 for the same code, one-second slices side by side
-#: 0.48 to 0.67 with a stable median.
+#: (``measure_interleaved``); each ratio is the median over the rounds. A shared machine's
+#: speed drifts from one minute to the next, so runs minutes apart compare badly; slices side
+#: by side see the same drift (docs/performance.md, "Running the benchmark").
 INTERLEAVED_RUNS: list[dict[str, Any]] = [
     {"model": "iris", "server": "onnx-floor", "concurrency": 8},
     {"model": "iris", "server": "service", "backend": "onnx", "batching": False,
