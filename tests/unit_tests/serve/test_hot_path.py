@@ -17,6 +17,7 @@ from src.serve.app import create_app
 from src.serve.backends.base import Prediction, Row
 from src.serve.batching import BatchMetrics, MicroBatcher
 from src.serve.hooks import HookRegistry
+from src.serve.http_protocol import COALESCING_PROTOCOL
 from src.serve.lean_predict import LeanPredict
 from src.serve.loaded_model import LoadedModel
 from src.serve.serve_app import ServeApp
@@ -269,7 +270,7 @@ def test_uvicorn_runs_at_the_service_log_level(
     # Not TRACE: uvicorn would wrap the app in its per-message logger (costly, noisy).
     assert captured["log_level"] == "info"
     assert captured["loop"] == "auto"
-    assert captured["http"] == "auto"
+    assert captured["http"] == COALESCING_PROTOCOL  # httptools, one write per response
     clean_env.setenv("LOG_LEVEL", "success")
     app_module.main()
     assert captured["log_level"] == "info"

@@ -52,9 +52,7 @@ class RecordingTransport(asyncio.Transport):
         return self.buffered
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5555)}.get(
-            name, default
-        )
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5555)}.get(name, default)
 
     def pause_reading(self) -> None:
         self.events.append("pause_reading")
@@ -213,7 +211,8 @@ async def _streaming_app(scope: dict, receive: Any, send: Any) -> None:
 
 def _serve_one(app: Any, requests: bytes, until_sends: int) -> list[bytes]:
     async def scenario() -> list[bytes]:
-        config = uvicorn.Config(app, http=COALESCING_PROTOCOL, log_level="warning")
+        # No log config or level: uvicorn.Config would reconfigure the process's loggers.
+        config = uvicorn.Config(app, http=COALESCING_PROTOCOL, log_config=None)
         config.load()
         assert config.http_protocol_class is CoalescingHttpToolsProtocol
         protocol = CoalescingHttpToolsProtocol(config, ServerState(), app_state={})
@@ -248,5 +247,6 @@ def test_pipelined_requests_get_one_write_each() -> None:
 
 def test_a_streamed_head_is_not_held_back_by_a_slow_body() -> None:
     sends = _serve_one(_streaming_app, REQUEST, until_sends=2)
-    assert sends[0].startswith(b"HTTP/1.1 200 OK") and sends[0].endswith(b"\r\n\r\n")
+    assert sends[0].startswith(b"HTTP/1.1 200 OK")
+    assert sends[0].endswith(b"\r\n\r\n")
     assert b"late" in b"".join(sends[1:])
