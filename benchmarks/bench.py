@@ -331,10 +331,15 @@ def _load(scenario: Scenario, work: Path) -> tuple[Path, str, dict[str, str]]:
 
 
 def _load_run(
-    scenario: Scenario, base: str, process: subprocess.Popen, work: Path, seconds: float
+    scenario: Scenario,
+    base: str,
+    process: subprocess.Popen,
+    load: tuple[Path, str, dict[str, str]],
+    seconds: float,
 ) -> Result:
-    """One measured wrk run against a started (and warmed-up) server."""
-    body_file, auth, wrk_env = _load(scenario, work)
+    """One measured wrk run against a started (and warmed-up) server; ``load`` is
+    :func:`_load`'s."""
+    body_file, auth, wrk_env = load
     cpu_before = cpu_seconds(process.pid)
     stats = run_wrk(
         base + scenario.endpoint, body_file, scenario.concurrency, seconds, auth, wrk_env
@@ -356,16 +361,19 @@ def _load_run(
     )
 
 
-def _warm_up(scenario: Scenario, base: str, work: Path, seconds: float) -> None:
-    body_file, auth, wrk_env = _load(scenario, work)
+def _warm_up(
+    scenario: Scenario, base: str, load: tuple[Path, str, dict[str, str]], seconds: float
+) -> None:
+    body_file, auth, wrk_env = load
     run_wrk(base + scenario.endpoint, body_file, scenario.concurrency, seconds, auth, wrk_env)
 
 
 def measure(scenario: Scenario, root: Path, work: Path, seconds: float) -> Result:
     """Start ``scenario``'s server, warm it up, load it for ``seconds``, stop it."""
+    load = _load(scenario, work)
     with running_server(scenario, root, work) as (base, process):
-        _warm_up(scenario, base, work, max(1.0, seconds / 3))
-        return _load_run(scenario, base, process, work, seconds)
+        _warm_up(scenario, base, load, max(1.0, seconds / 3))
+        return _load_run(scenario, base, process, load, seconds)
 
 
 def measure_interleaved(group: list[Scenario], root: Path, work: Path, slices: int) -> list[Result]:
@@ -375,12 +383,13 @@ def measure_interleaved(group: list[Scenario], root: Path, work: Path, slices: i
     results: list[Result] = []
     with contextlib.ExitStack() as stack:
         servers = [stack.enter_context(running_server(s, root, work)) for s in group]
-        for scenario, (base, _) in zip(group, servers, strict=True):
-            _warm_up(scenario, base, work, 1.0)
+        loads = [_load(s, work) for s in group]
+        order = list(zip(group, servers, loads, strict=True))
+        for scenario, (base, _), load in order:
+            _warm_up(scenario, base, load, 1.0)
         for number in range(1, slices + 1):
-            order = list(zip(group, servers, strict=True))
-            for scenario, (base, process) in order if number % 2 else order[::-1]:
-                result = _load_run(scenario, base, process, work, 1.0)
+            for scenario, (base, process), load in order if number % 2 else order[::-1]:
+                result = _load_run(scenario, base, process, load, 1.0)
                 result.round = number
                 results.append(result)
     return results
@@ -491,8 +500,9 @@ def ratios(results: list[Result]) -> dict[str, dict[str, Any]]:
     def ratio(name: str, num: dict[str, Any], den: dict[str, Any], target: float) -> None:
         nums, dens = find_rounds(results, **num), find_rounds(results, **den)
         rounds = sorted(nums.keys() & dens.keys())
-        if any(matches(nums[r].scenario, w) for r in rounds[:1] for w in INTERLEAVED_RUNS):
-            rounds = [r for r in rounds if r > 0] or rounds  # the side-by-side slices, if any
+        # Only the c=8 pairs have runs beyond the main pass (their side-by-side slices); the
+        # main pass's runs of those minutes apart stay out of the median.
+        rounds = [r for r in rounds if r > 0] or rounds
         pairs = [(nums[r], dens[r]) for r in rounds]
         pairs = [(n, d) for n, d in pairs if d.req_per_s > 0]
         if not pairs:
