@@ -61,6 +61,12 @@ class RecordingTransport(asyncio.Transport):
         self.events.append("resume_reading")
 
 
+def _wrapped() -> tuple[RecordingTransport, CoalescingTransport]:
+    """A recording transport and the coalescing wrapper around it (in the running loop)."""
+    raw = RecordingTransport()
+    return raw, CoalescingTransport(raw, asyncio.get_running_loop())
+
+
 async def _one_step() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
@@ -68,8 +74,7 @@ async def _one_step() -> None:
 
 def test_a_write_followed_by_another_in_the_same_step_leaves_with_it() -> None:
     async def scenario() -> list[bytes]:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        raw, transport = _wrapped()
         transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
         assert raw.sends == []  # held
         transport.write(b"body")
@@ -81,8 +86,7 @@ def test_a_write_followed_by_another_in_the_same_step_leaves_with_it() -> None:
 
 def test_a_lone_write_leaves_at_the_end_of_the_step() -> None:
     async def scenario() -> list[list[bytes]]:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        raw, transport = _wrapped()
         transport.write(b"head")
         before = list(raw.sends)
         await _one_step()
@@ -99,8 +103,7 @@ def test_a_lone_write_leaves_at_the_end_of_the_step() -> None:
 
 def test_a_held_bytearray_is_copied() -> None:
     async def scenario() -> list[bytes]:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        raw, transport = _wrapped()
         buffer = bytearray(b"head")
         transport.write(buffer)
         buffer[:] = b"XXXX"
@@ -112,8 +115,7 @@ def test_a_held_bytearray_is_copied() -> None:
 
 def test_empty_writes_are_not_held() -> None:
     async def scenario() -> list[bytes]:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        raw, transport = _wrapped()
         transport.write(b"")
         transport.write(b"a")
         transport.write(b"b")
@@ -124,8 +126,7 @@ def test_empty_writes_are_not_held() -> None:
 
 def test_writelines_sends_the_held_write_first() -> None:
     async def scenario() -> list[bytes]:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        raw, transport = _wrapped()
         transport.write(b"1")
         transport.writelines([b"2", b"3"])
         transport.writelines([b"4"])
@@ -137,8 +138,7 @@ def test_writelines_sends_the_held_write_first() -> None:
 @pytest.mark.parametrize("method", ["close", "write_eof"])
 def test_close_and_write_eof_send_the_held_write_first(method: str) -> None:
     async def scenario() -> tuple[list[bytes], list[str]]:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        raw, transport = _wrapped()
         transport.write(b"last words")
         getattr(transport, method)()
         await _one_step()
@@ -151,8 +151,7 @@ def test_close_and_write_eof_send_the_held_write_first(method: str) -> None:
 
 def test_abort_drops_the_held_write() -> None:
     async def scenario() -> tuple[list[bytes], list[str]]:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        raw, transport = _wrapped()
         transport.write(b"never sent")
         transport.abort()
         await _one_step()
@@ -163,8 +162,7 @@ def test_abort_drops_the_held_write() -> None:
 
 def test_a_connection_closed_before_the_flush_gets_nothing_written() -> None:
     async def scenario() -> list[bytes]:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        raw, transport = _wrapped()
         transport.write(b"head")
         raw.closing = True  # the peer went away; writing now would raise on uvloop
         await _one_step()
@@ -175,9 +173,8 @@ def test_a_connection_closed_before_the_flush_gets_nothing_written() -> None:
 
 def test_the_write_buffer_size_counts_the_held_write_and_other_calls_pass_through() -> None:
     async def scenario() -> tuple[int, list[str], Any]:
-        raw = RecordingTransport()
+        raw, transport = _wrapped()
         raw.buffered = 10
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())
         transport.write(b"12345")
         size = transport.get_write_buffer_size()
         transport.pause_reading()
