@@ -94,6 +94,7 @@ class Result:
     requests: int
     cpu_us_per_req: float = 0.0  # server CPU time (all threads) per request: noise-robust
     round: int = 0  # 0: the main pass; 1, 2, ...: the repeats of the paired runs
+    process_set: int = 0  # side-by-side slices: which set of freshly started servers ran it
 
 
 def free_port() -> int:
@@ -376,22 +377,39 @@ def measure(scenario: Scenario, root: Path, work: Path, seconds: float) -> Resul
         return _load_run(scenario, base, process, load, seconds)
 
 
-def measure_interleaved(group: list[Scenario], root: Path, work: Path, slices: int) -> list[Result]:
+def slices_per_set(slices: int, sets: int) -> list[int]:
+    """How many of ``slices`` each of ``sets`` fresh server sets runs (as even as possible,
+    earlier sets first; never an empty set)."""
+    sets = max(1, min(sets, slices))
+    return [slices // sets + (1 if i < slices % sets else 0) for i in range(sets)]
+
+
+def measure_interleaved(
+    group: list[Scenario], root: Path, work: Path, slices: int, sets: int = 1
+) -> list[Result]:
     """Every server of ``group`` started at once (all pinned to the same CPU, one loaded at a
-    time), then loaded in ``slices`` rounds of one-second runs, in the group's order on odd
-    rounds and reversed on even ones. Each result's ``round`` is its slice (1, 2, ...)."""
+    time), then loaded in rounds of one-second runs, in the group's order on odd rounds and
+    reversed on even ones. The ``slices`` rounds are spread over ``sets`` sets of freshly
+    started servers: one process's speed differs from another's of the same code by several
+    percent for its whole life (memory layout, hash seed), so one set of processes alone
+    would decide a ratio by that draw. Each result's ``round`` is its slice (1, 2, ...,
+    numbered across sets) and ``process_set`` its set (1, 2, ...)."""
     results: list[Result] = []
-    with contextlib.ExitStack() as stack:
-        servers = [stack.enter_context(running_server(s, root, work)) for s in group]
-        loads = [_load(s, work) for s in group]
-        order = list(zip(group, servers, loads, strict=True))
-        for scenario, (base, _), load in order:
-            _warm_up(scenario, base, load, 1.0)
-        for number in range(1, slices + 1):
-            for scenario, (base, process), load in order if number % 2 else order[::-1]:
-                result = _load_run(scenario, base, process, load, 1.0)
-                result.round = number
-                results.append(result)
+    number = 0
+    for process_set, count in enumerate(slices_per_set(slices, sets), start=1):
+        with contextlib.ExitStack() as stack:
+            servers = [stack.enter_context(running_server(s, root, work)) for s in group]
+            loads = [_load(s, work) for s in group]
+            order = list(zip(group, servers, loads, strict=True))
+            for scenario, (base, _), load in order:
+                _warm_up(scenario, base, load, 1.0)
+            for _ in range(count):
+                number += 1
+                for scenario, (base, process), load in order if number % 2 else order[::-1]:
+                    result = _load_run(scenario, base, process, load, 1.0)
+                    result.round = number
+                    result.process_set = process_set
+                    results.append(result)
     return results
 
 
@@ -684,13 +702,14 @@ def markdown(report: dict[str, Any]) -> str:
             "After the main pass (round 0): the forest pair at c=1 and the 1,000-row batch "
             f"again ({report.get('rounds', 1)} rounds in all), and the c=8 ONNX floor and "
             f"service (log off and on) in {report.get('slices', 0)} one-second slices with all "
-            "three servers up (the round column is the slice).",
+            f"three servers up, over {report.get('sets', 1)} set(s) of freshly started "
+            "servers (the round column is the slice, and its set).",
             "",
             "| round | model | server | endpoint | rows | c | req/s | rows/s | p50 ms | p99 ms "
             "| errors | server CPU us/req |",
             "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        lines += [f"| {row['round']} {_run_row(row)}" for row in repeats]
+        lines += [f"| {_round_label(row)} {_run_row(row)}" for row in repeats]
     lines += tail_table(report)
     lines += ["", "## Targets (same-run ratios)", "",
               "Per core: the same ratio in requests (rows) per server CPU-second. Where a "
@@ -707,10 +726,17 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _round_label(row: dict[str, Any]) -> str:
+    """A repeat's round, and the set of servers it ran on when it is a side-by-side slice."""
+    process_set = row.get("process_set", 0)
+    return f"{row['round']} (set {process_set})" if process_set else str(row["round"])
+
+
 def _print_run(r: Result) -> None:
     s = r.scenario
+    where = f"r{r.round}" + (f"/s{r.process_set}" if r.process_set else "")
     print(
-        f"r{r.round} {s.model:7} {s.label:30} {s.endpoint:15} rows={s.rows:<5}"
+        f"{where} {s.model:7} {s.label:30} {s.endpoint:15} rows={s.rows:<5}"
         f" c={s.concurrency:<3} {r.req_per_s:9.0f} req/s {r.rows_per_s:10.0f} rows/s"
         f" p50={r.p50_ms:7.2f}ms p99={r.p99_ms:7.2f}ms errors={r.errors}"
         f" cpu={r.cpu_us_per_req:6.0f}us/req",
@@ -731,6 +757,12 @@ def main(argv: list[str] | None = None) -> int:
         "(default 12; quick 2; 0: use the main pass's runs)",
     )
     parser.add_argument(
+        "--sets",
+        type=int,
+        default=None,
+        help="sets of freshly started servers the slices are spread over (default 4; quick 1)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=None,
@@ -749,8 +781,9 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (1.0 if args.quick else 5.0)
     rounds = args.rounds or (1 if args.quick else 3)
     slices = (2 if args.quick else 12) if args.slices is None else args.slices
-    if rounds < 1 or slices < 0:
-        parser.error("--rounds must be at least 1 and --slices at least 0")
+    sets = (1 if args.quick else 4) if args.sets is None else args.sets
+    if rounds < 1 or slices < 0 or sets < 1:
+        parser.error("--rounds and --sets must be at least 1 and --slices at least 0")
     mode = "quick" if args.quick else "full"
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
@@ -769,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_run(result)
         group = interleaved(chosen)
         if slices and len(group) >= 2:
-            for result in measure_interleaved(group, root, work, slices):
+            for result in measure_interleaved(group, root, work, slices, sets):
                 results.append(result)
                 _print_run(result)
     report = {
@@ -779,6 +812,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": seconds,
         "rounds": rounds,
         "slices": slices,
+        "sets": len(slices_per_set(slices, sets)) if slices else 0,
         "in_process": in_process,
         "runs": [asdict(r) for r in results],
         "ratios": ratios(results),

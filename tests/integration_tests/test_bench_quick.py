@@ -19,6 +19,8 @@ from tests.system_tools import system_tool
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+#: Two side-by-side slices, each on its own set of freshly started servers.
+QUICK_SLICES = ("--slices", "2", "--sets", "2")
 
 
 def _require_wrk() -> None:
@@ -29,7 +31,7 @@ def test_quick_bench_runs_without_errors_and_writes_a_report(tmp_path: Path) -> 
     _require_wrk()
     out = tmp_path / "results"
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", "--quick", "--slices", "2", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.bench", "--quick", *QUICK_SLICES, "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -56,8 +58,10 @@ def test_quick_bench_runs_without_errors_and_writes_a_report(tmp_path: Path) -> 
         assert run["req_per_s"] > 0
         assert run["rows_per_s"] == pytest.approx(run["req_per_s"] * run["scenario"]["rows"])
         assert 0 < run["p50_ms"] <= run["p99_ms"]
-    for number in (1, 2):  # the side-by-side slices
+    assert report["sets"] == 2
+    for number in (1, 2):  # the side-by-side slices, one per set of freshly started servers
         sliced = [r for r in runs if r["round"] == number]
+        assert {r["process_set"] for r in sliced} == {number}
         assert {(r["scenario"]["server"], r["scenario"]["prediction_log"]) for r in sliced} == {
             ("onnx-floor", False),
             ("service", False),

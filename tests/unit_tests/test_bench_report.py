@@ -13,6 +13,7 @@ from benchmarks.bench import (
     ratios,
     repeated,
     scenarios,
+    slices_per_set,
 )
 
 
@@ -139,13 +140,23 @@ def test_the_c8_throughput_ratios_are_measured_side_by_side() -> None:
     assert [s.label for s in interleaved(scenarios(quick=True))] == labels
 
 
+def test_slices_are_spread_evenly_over_fresh_server_sets() -> None:
+    assert slices_per_set(12, 4) == [3, 3, 3, 3]
+    assert slices_per_set(10, 4) == [3, 3, 2, 2]
+    assert slices_per_set(2, 5) == [1, 1]  # never a set without a slice
+    assert slices_per_set(5, 1) == [5]
+
+
 def _with_repeats(speeds: dict[int, dict[str, float]], batch: dict[int, float]) -> list[Result]:
     """The full main pass plus, per round/slice number, the sliced c=8 servers at the given
     speeds (by label) and the repeated runs (the batch at its given speed)."""
     full = scenarios(quick=False)
     results = [_result(s, _speed(s), p99_ms=_p99(s)) for s in full]
     for n, by_label in speeds.items():
-        results += [_result(s, by_label[s.label], round_number=n) for s in interleaved(full)]
+        for s in interleaved(full):
+            result = _result(s, by_label[s.label], round_number=n)
+            result.process_set = 1 + (n - 1) // 2  # two slices per set of servers
+            results.append(result)
     for n, rows_speed in batch.items():
         for s in repeated(full, n):
             speed = rows_speed if s.endpoint == "/predict/batch" else _speed(s)
@@ -179,10 +190,12 @@ def test_sliced_and_repeated_targets_are_medians_listing_every_sample() -> None:
     # Targets from one run only (the tail) read the main pass.
     assert computed["iris c=64 service[onnx] p99 / p50"]["value"] == 2.5
     assert "samples" not in computed["iris c=8 service[onnx] / sklearn floor"]
-    text = markdown({**_report(results), "rounds": 3, "slices": 3})
+    text = markdown({**_report(results), "rounds": 3, "slices": 3, "sets": 2})
     assert "## Repeated and side-by-side runs" in text
-    assert "in 3 one-second slices" in text
-    assert "| 2 | iris | onnx-floor | /predict | 1 | 8 | 12000 |" in text
+    assert "in 3 one-second slices with all three servers up, over 2 set(s)" in text
+    assert "| 2 (set 1) | iris | onnx-floor | /predict | 1 | 8 | 12000 |" in text
+    assert "| 3 (set 2) | iris | onnx-floor | /predict | 1 | 8 | 10000 |" in text
+    assert "| 2 | iris | service[onnx] | /predict/batch |" in text  # a repeat, not a slice
     assert (
         "| iris c=8 service[onnx] / onnx floor | 0.65 | 0.7 | NO | 0.65 | 0.6, 0.65, 0.7 |" in text
     )
