@@ -10,9 +10,10 @@ from prometheus_client import CollectorRegistry
 from src.serve.artifact import resolve
 from src.serve.backends.base import Prediction
 from src.serve.loaded_model import build_loaded_model
+from src.serve.predlog.idfiles import find_logged
 from src.serve.predlog.index import FeedbackItem
 from src.serve.predlog.records import model_description_path, read_log
-from src.serve.predlog.service import PredictionLog, PredictionLogConfig
+from src.serve.predlog.service import ENCODE_CHUNK, PredictionLog, PredictionLogConfig
 from tests.artifact_factory import build_iris_artifact
 from tests.unit_tests.serve.helpers import make_settings
 
@@ -57,6 +58,26 @@ def test_close_writes_every_queued_record_and_describes_the_version(tmp_path, mo
     assert first["latency_ms"] == 1.2
     assert (first["model_name"], first["model_version"]) == (model.name, model.version)
     assert model_description_path(tmp_path / "log", model.name, model.version).is_file()
+
+
+def test_a_drain_longer_than_one_encoding_chunk_keeps_every_record_in_order(
+    tmp_path, model
+) -> None:
+    log = PredictionLog(config(tmp_path, queue_size=10_000), None)  # drained at close
+    singles = [f"r{i}" for i in range(ENCODE_CHUNK * 2 + 5)]
+    for request_id in singles[:-3]:
+        log.record(model, request_id, [ROW], [answer("setosa")], 0.001, batch=False)
+    rows = ENCODE_CHUNK + 7  # one batch that alone spans two chunks
+    log.record(model, "big", [ROW] * rows, [answer("virginica")] * rows, 0.01, batch=True)
+    for request_id in singles[-3:]:
+        log.record(model, request_id, [ROW], [answer("setosa")], 0.001, batch=False)
+    log.start()
+    log.close()
+    expected = [*singles[:-3], *(f"big/{i}" for i in range(rows)), *singles[-3:]]
+    assert [r["request_id"] for r in read_log(tmp_path / "log")] == expected
+    found = find_logged(tmp_path / "log", [singles[ENCODE_CHUNK + 1], f"big/{rows - 1}"])
+    assert found[singles[ENCODE_CHUNK + 1]].prediction == "setosa"
+    assert found[f"big/{rows - 1}"].prediction == "virginica"
 
 
 def test_feature_values_can_be_left_out(tmp_path, model) -> None:
