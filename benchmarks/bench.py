@@ -5,10 +5,11 @@
 
 Every figure is measured in this one run, and targets are ratios between runs, so a slow or
 noisy machine shifts numerator and denominator alike. The two c=8 throughput ratios come from
-servers loaded side by side in one-second slices (``--slices``), the forest batching pair and
-the 1,000-row batch from repeated runs (``--rounds``); those targets are medians. Servers are
-pinned to CPU 0 and the load generator (wrk, closed loop) to CPU 1 when the machine has two or
-more CPUs. Results go to ``benchmarks/results/`` as JSON and a markdown table.
+servers loaded side by side in one-second slices (``--slices``, over ``--sets`` sets of freshly
+started servers), the forest batching pair and the 1,000-row batch from repeated runs
+(``--rounds``); those targets are medians. Servers are pinned to CPU 0 and the load generator
+(wrk, closed loop) to CPU 1 when the machine has two or more CPUs. Results go to
+``benchmarks/results/`` as JSON and a markdown table.
 """
 
 from __future__ import annotations
@@ -469,9 +470,10 @@ PAIRED_RUNS: list[dict[str, Any]] = [
 
 #: The servers behind the two throughput ratios at c=8 (service / ONNX floor, log on / off):
 #: with ``--slices N`` all three run at once and are loaded in N rounds of one-second runs
-#: (``measure_interleaved``); each ratio is the median over the rounds. A shared machine's
-#: speed drifts from one minute to the next, so runs minutes apart compare badly; slices side
-#: by side see the same drift (docs/performance.md, "Running the benchmark").
+#: (``measure_interleaved``, spread over ``--sets`` sets of freshly started servers); each
+#: ratio is the median over the rounds. A shared machine's speed drifts from one minute to
+#: the next, so runs minutes apart compare badly; slices side by side see the same drift
+#: (docs/performance.md, "Running the benchmark").
 INTERLEAVED_RUNS: list[dict[str, Any]] = [
     {"model": "iris", "server": "onnx-floor", "concurrency": 8},
     {"model": "iris", "server": "service", "backend": "onnx", "batching": False,
