@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,48 +239,15 @@ class PredictionLog:
         entries = [queue.popleft() for _ in range(len(queue))]  # record() appends meanwhile
         if not entries:
             return
-        keep_features = self.config.keep_features
-        utc_time = datetime.fromtimestamp
         records: list[dict[str, Any]] = []
         blocks: list[bytes] = []
         ids: list[str] = []
-        last_model, name, version, features = None, "", "", ()
-        for logged_at, model, request_id, rows, predictions, seconds, batch in entries:
-            if model is not last_model:
-                last_model, name, version = model, model.name, model.version
-                features = self._features.get((name, version)) or self._describe(model)
-            stamp = utc_time(logged_at, UTC)  # orjson writes it as datetime.isoformat does
-            latency_ms = round(seconds * 1e6) / 1000
-            if keep_features and not batch and len(rows) == 1:  # the common case, unrolled
-                prediction, probabilities = predictions[0]
-                record = {
-                    "request_id": request_id, "time": stamp, "model_name": name,
-                    "model_version": version, "features": dict(zip(features, rows[0], strict=True)),
-                    "prediction": prediction, "probabilities": probabilities,
-                    "latency_ms": latency_ms,
-                }  # fmt: skip
-                records.append(record)
-                ids.append(request_id)
-                if len(records) >= ENCODE_CHUNK:
-                    blocks.append(encode_lines(records))
-                    records.clear()
-                continue
-            for i, (row, (prediction, probabilities)) in enumerate(
-                zip(rows, predictions, strict=True)
-            ):
-                prediction_id = f"{request_id}/{i}" if batch else request_id
-                record = {"request_id": prediction_id, "time": stamp, "model_name": name,
-                          "model_version": version}  # fmt: skip
-                if keep_features:
-                    record["features"] = dict(zip(features, row, strict=True))
-                record["prediction"] = prediction
-                record["probabilities"] = probabilities
-                record["latency_ms"] = latency_ms
-                records.append(record)
-                ids.append(prediction_id)
-                if len(records) >= ENCODE_CHUNK:
-                    blocks.append(encode_lines(records))
-                    records.clear()
+        for prediction_id, record in self._records(entries):
+            records.append(record)
+            ids.append(prediction_id)
+            if len(records) >= ENCODE_CHUNK:
+                blocks.append(encode_lines(records))
+                records.clear()
         segments = writer.append_block(b"".join([*blocks, encode_lines(records)]), ids)
         writer.flush()
         too_large = segments.count(None)
@@ -295,6 +262,40 @@ class PredictionLog:
         gone = [name for name in written if name and not (writer.directory / name).exists()]
         deleted, self._deleted = self._deleted, []
         index.prune_segments({*deleted, *gone})
+
+    def _records(self, entries: Sequence[Entry]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each queued row's prediction id and record, in queue order (one at a time, so the
+        caller decides how many records are alive at once)."""
+        keep_features = self.config.keep_features
+        utc_time = datetime.fromtimestamp
+        last_model, name, version, features = None, "", "", ()
+        for logged_at, model, request_id, rows, predictions, seconds, batch in entries:
+            if model is not last_model:
+                last_model, name, version = model, model.name, model.version
+                features = self._features.get((name, version)) or self._describe(model)
+            stamp = utc_time(logged_at, UTC)  # orjson writes it as datetime.isoformat does
+            latency_ms = round(seconds * 1e6) / 1000
+            if keep_features and not batch and len(rows) == 1:  # the common case, unrolled
+                prediction, probabilities = predictions[0]
+                yield request_id, {
+                    "request_id": request_id, "time": stamp, "model_name": name,
+                    "model_version": version, "features": dict(zip(features, rows[0], strict=True)),
+                    "prediction": prediction, "probabilities": probabilities,
+                    "latency_ms": latency_ms,
+                }  # fmt: skip
+                continue
+            for i, (row, (prediction, probabilities)) in enumerate(
+                zip(rows, predictions, strict=True)
+            ):
+                prediction_id = f"{request_id}/{i}" if batch else request_id
+                record = {"request_id": prediction_id, "time": stamp, "model_name": name,
+                          "model_version": version}  # fmt: skip
+                if keep_features:
+                    record["features"] = dict(zip(features, row, strict=True))
+                record["prediction"] = prediction
+                record["probabilities"] = probabilities
+                record["latency_ms"] = latency_ms
+                yield prediction_id, record
 
     def _describe(self, model: LoadedModel) -> tuple[str, ...]:
         """Write the version's description next to the log once (for the CSV export);
