@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from src.serve.predlog.dirlock import exclusive
 from src.serve.predlog.idfiles import LoggedPrediction, find_logged
 
 INDEX_FILE = "index.sqlite3"
+INIT_LOCK_FILE = ".index.lock"
 BUSY_TIMEOUT_MS = 10_000
 PENDING, JOINED, REJECTED = 0, 1, 2
 KIND_FOR_TASK = {"classification": "label", "regression": "value"}
@@ -124,7 +126,11 @@ class FeedbackIndex:
             check_same_thread=False,
         )  # fmt: skip
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
+        # Switching a new database to WAL takes SQLite's exclusive lock without waiting for
+        # it (no busy timeout): two workers opening a fresh index at once would leave one
+        # failing its start-up with "database is locked". On a WAL database it is a no-op.
+        with exclusive(log_dir / INIT_LOCK_FILE):
+            self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         with self._transaction() as db:
             columns = {row[1] for row in db.execute("PRAGMA table_info(feedback)")}

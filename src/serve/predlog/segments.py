@@ -19,7 +19,6 @@ with it, just before it; id files are outside the bound (about 5% of the segment
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
 from array import array
@@ -29,6 +28,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from src.serve.predlog.dirlock import exclusive
 from src.serve.predlog.idfiles import ENTRY, id_key, ids_name, open_ids_name, remove_id_files
 from src.serve.predlog.records import (
     closed_name,
@@ -201,32 +201,28 @@ class SegmentWriter:
         reserved for every open one (and for the one about to open); returns the deleted
         (rotated) names."""
         deleted: list[str] = []
-        with (self.log_dir / LOCK_FILE).open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                rotated: list[tuple[Path, int]] = []
-                open_segments = 1 if reserve_own else 0
-                for path in segment_files(self.log_dir):
-                    pid = segment_pid(path.name)
-                    if (
-                        is_open_segment(path.name)
-                        and pid is not None
-                        and (pid == self._pid or pid_alive(pid))
-                    ):
-                        open_segments += 1
-                        continue
-                    with contextlib.suppress(FileNotFoundError):
-                        rotated.append((path, path.stat().st_size))
-                total = sum(size for _, size in rotated)
-                budget = self.max_bytes - open_segments * self.segment_bytes
-                for path, size in rotated:  # oldest first
-                    if total <= budget:
-                        break
-                    remove_id_files(path.parent, path.name)  # first: never an orphan
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                    total -= size
-                    deleted.append(closed_name(path.name))
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive(self.log_dir / LOCK_FILE):
+            rotated: list[tuple[Path, int]] = []
+            open_segments = 1 if reserve_own else 0
+            for path in segment_files(self.log_dir):
+                pid = segment_pid(path.name)
+                if (
+                    is_open_segment(path.name)
+                    and pid is not None
+                    and (pid == self._pid or pid_alive(pid))
+                ):
+                    open_segments += 1
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    rotated.append((path, path.stat().st_size))
+            total = sum(size for _, size in rotated)
+            budget = self.max_bytes - open_segments * self.segment_bytes
+            for path, size in rotated:  # oldest first
+                if total <= budget:
+                    break
+                remove_id_files(path.parent, path.name)  # first: never an orphan
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                total -= size
+                deleted.append(closed_name(path.name))
         return deleted

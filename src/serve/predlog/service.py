@@ -155,9 +155,26 @@ class PredictionLog:
 
     def start(self) -> None:
         """Open the shared index and start the writer thread (in the app's lifespan)."""
-        self.config.directory.mkdir(parents=True, exist_ok=True)
-        self._index = FeedbackIndex(self.config.directory)
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        config = self.config
+        config.directory.mkdir(parents=True, exist_ok=True)
+        # The writer's own connection and segments are opened here, not in its thread, so a
+        # directory the service cannot use stops the start-up with the reason instead of
+        # leaving a service whose log silently writes nothing.
+        writer = SegmentWriter(
+            config.directory,
+            segment_bytes=config.segment_bytes,
+            segment_seconds=config.segment_seconds,
+            max_bytes=config.max_bytes,
+            on_deleted=self._deleted.extend,
+        )
+        writer_index = FeedbackIndex(config.directory)
+        self._index = FeedbackIndex(config.directory)
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(writer, writer_index),
+            name="prediction-log",
+            daemon=True,
+        )
         self._thread.start()
         logger.info(
             "prediction log: {} (sample rate {:g}, features {}, segments {} bytes / {:g} s, "
@@ -205,16 +222,8 @@ class PredictionLog:
 
     # --- the writer thread -------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, writer: SegmentWriter, index: FeedbackIndex) -> None:
         config = self.config
-        index = FeedbackIndex(config.directory)
-        writer = SegmentWriter(
-            config.directory,
-            segment_bytes=config.segment_bytes,
-            segment_seconds=config.segment_seconds,
-            max_bytes=config.max_bytes,
-            on_deleted=self._deleted.extend,
-        )
         last_housekeeping = time.monotonic()
         while True:
             stopping = self._stop.wait(WRITE_INTERVAL_SECONDS)

@@ -3,13 +3,17 @@ predictions logged in real segments and id files."""
 
 from __future__ import annotations
 
+import multiprocessing
+import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from src.serve.predlog.idfiles import LoggedPrediction
-from src.serve.predlog.index import FeedbackIndex, FeedbackItem
+from src.serve.predlog.index import INDEX_FILE, FeedbackIndex, FeedbackItem
 from src.serve.predlog.records import model_description_path, segment_dir
 from src.serve.predlog.segments import SegmentWriter
 
@@ -183,8 +187,6 @@ def test_many_ids_found_in_rotated_and_open_segments(workers) -> None:
 
 
 def test_an_index_of_the_older_layout_is_migrated(tmp_path: Path) -> None:
-    import sqlite3
-
     db = sqlite3.connect(tmp_path / "index.sqlite3")
     db.executescript(
         "CREATE TABLE predictions (id TEXT PRIMARY KEY, segment TEXT) WITHOUT ROWID;"
@@ -203,3 +205,53 @@ def test_an_index_of_the_older_layout_is_migrated(tmp_path: Path) -> None:
         "SELECT name FROM sqlite_master WHERE type = 'table'"
     )
     assert "predictions" not in {name for (name,) in tables}
+
+
+def _open_each_new_index_with_two_connections(
+    directories: list[Path], barrier: Any, errors_file: Path
+) -> None:
+    """One worker's start-up, once per directory: its two connections (requests, writer)
+    open the index at the moment the other worker does."""
+    errors: list[str] = []
+
+    def open_and_close(directory: Path) -> None:
+        try:
+            FeedbackIndex(directory).close()
+        except Exception as exc:  # every failure is what the test reports
+            errors.append(f"{directory.name}: {exc!r}")
+
+    for directory in directories:
+        barrier.wait(timeout=60)
+        threads = [threading.Thread(target=open_and_close, args=(directory,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    errors_file.write_text("\n".join(errors))
+
+
+def test_workers_opening_a_new_index_at_the_same_moment_all_start(tmp_path: Path) -> None:
+    directories = [tmp_path / f"log-{n}" for n in range(30)]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    errors = [tmp_path / "errors-a.txt", tmp_path / "errors-b.txt"]
+    workers = [
+        context.Process(
+            target=_open_each_new_index_with_two_connections, args=(directories, barrier, path)
+        )
+        for path in errors
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    assert [path.read_text() for path in errors] == ["", ""]
+    for directory in directories:  # each one ready for every worker: WAL, with its tables
+        db = sqlite3.connect(directory / INDEX_FILE)
+        try:
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+            assert {"feedback", "labelled", "labelled_counts"} <= tables
+        finally:
+            db.close()

@@ -12,7 +12,7 @@ from src.serve.backends.base import Prediction
 from src.serve.loaded_model import build_loaded_model
 from src.serve.predlog.idfiles import find_logged
 from src.serve.predlog.index import FeedbackItem
-from src.serve.predlog.records import model_description_path, read_log
+from src.serve.predlog.records import model_description_path, read_log, segment_dir
 from src.serve.predlog.service import ENCODE_CHUNK, PredictionLog, PredictionLogConfig
 from tests.artifact_factory import build_iris_artifact
 from tests.unit_tests.serve.helpers import make_settings
@@ -78,6 +78,17 @@ def test_a_drain_longer_than_one_encoding_chunk_keeps_every_record_in_order(
     found = find_logged(tmp_path / "log", [singles[ENCODE_CHUNK + 1], f"big/{rows - 1}"])
     assert found[singles[ENCODE_CHUNK + 1]].prediction == "setosa"
     assert found[f"big/{rows - 1}"].prediction == "virginica"
+
+
+def test_a_log_directory_the_writer_cannot_use_stops_the_start(tmp_path, model) -> None:
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    segment_dir(log_dir).write_text("a file where the segments' directory belongs")
+    log = PredictionLog(config(tmp_path), None)
+    with pytest.raises(FileExistsError, match="segments"):
+        log.start()  # at start-up, not later in a writer thread that would die unseen
+    log.record(model, "r1", [ROW], [answer("setosa")], 0.001, batch=False)
+    log.close()  # nothing started: closing is still safe
 
 
 def test_feature_values_can_be_left_out(tmp_path, model) -> None:
