@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -82,6 +83,13 @@ class Scenario:
         """What ``--only`` is matched against (a substring of it selects the scenario)."""
         text = f"{self.model} {self.label} {self.endpoint} c={self.concurrency}"
         return f"{text} group={self.group}" if self.group else text
+
+
+def selected(candidates: list[Scenario], only: str) -> list[Scenario]:
+    """The scenarios whose selector contains one of the ``--only`` alternatives. They are
+    separated by a comma with no space after it, so a label's own ", " stays whole."""
+    wanted = re.split(r",(?! )", only)
+    return [s for s in candidates if any(w in s.selector for w in wanted)]
 
 
 @dataclass
@@ -774,7 +782,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         default="",
         help="run only scenarios whose 'model label endpoint c=N' contains this (or, "
-        "comma-separated, any of these)",
+        "separated by commas not followed by a space, any of these: labels such as "
+        "'service[onnx, log]' keep their own comma)",
     )
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
@@ -793,8 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         build_artifacts(root)
         in_process = in_process_costs(root, args.quick)
         results = []
-        wanted = args.only.split(",")  # alternatives
-        chosen = [s for s in scenarios(args.quick) if any(w in s.selector for w in wanted)]
+        chosen = selected(scenarios(args.quick), args.only)
         plan = [(0, s) for s in chosen]
         plan += [(n, s) for n in range(1, rounds) for s in repeated(chosen, n)]
         for round_number, scenario in plan:

@@ -13,6 +13,7 @@ from benchmarks.bench import (
     ratios,
     repeated,
     scenarios,
+    selected,
     slices_per_set,
 )
 
@@ -138,6 +139,20 @@ def test_the_c8_throughput_ratios_are_measured_side_by_side() -> None:
     labels = [s.label for s in interleaved(scenarios(quick=False))]
     assert labels == ["onnx-floor", "service[onnx]", "service[onnx, log]"]
     assert [s.label for s in interleaved(scenarios(quick=True))] == labels
+
+
+def test_only_selects_a_label_with_its_own_comma_and_comma_separated_alternatives() -> None:
+    full = scenarios(quick=False)
+
+    def labels(only: str) -> set[str]:
+        return {f"{s.model} {s.label} c={s.concurrency}" for s in selected(full, only)}
+
+    assert labels("iris service[onnx, log] /predict c=8") == {"iris service[onnx, log] c=8"}
+    assert labels("iris onnx-floor /predict c=8,iris service[onnx, log] /predict c=8") == {
+        "iris onnx-floor c=8",
+        "iris service[onnx, log] c=8",
+    }
+    assert selected(full, "") == full  # no --only: everything
 
 
 def test_slices_are_spread_evenly_over_fresh_server_sets() -> None:
