@@ -1,6 +1,8 @@
-# Five stages (docs/shipping.md, "Container design"):
-#   serve-deps       builds /opt/venv with the pinned serving requirements + the package metadata
-#   runtime          the serving image: /opt/venv + src/serve and the stdlib-only
+# Seven stages (docs/shipping.md, "Container design"):
+#   venv-base        /opt/venv with the package metadata only (what both serving venvs start from)
+#   serve-deps       + the pinned serving requirements
+#   serve-base       the serving images' user, settings, probe and command, without code or venv
+#   runtime          the serving image: serve-base + /opt/venv + src/serve and the stdlib-only
 #                    src/artifact_contract it shares with training, nothing else
 #   serve-deps-slim  the same virtualenv without scikit-learn, SciPy and pandas
 #                    (requirements-serve-slim.txt)
@@ -19,8 +21,8 @@
 # `--from=serve-deps[-slim]`; tests/integration_tests/test_image_build.py builds and runs them
 # with a real engine.
 
-############################ serve-deps: serving virtualenv ############################
-FROM python:3.11.14-slim-bookworm AS serve-deps
+############################ venv-base: the serving virtualenvs' common start ############
+FROM python:3.11.14-slim-bookworm AS venv-base
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -30,26 +32,30 @@ WORKDIR /build
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# Serving dependencies only (no Metaflow, no skl2onnx/onnx, no matplotlib); all are wheels,
-# so no compiler is needed in any stage.
-COPY requirements-serve.txt ./
-RUN pip install --no-cache-dir -r requirements-serve.txt
-
 # The package metadata (name + version = the API version, read with importlib.metadata) and
 # no code: the build context here holds no src/, so the wheel carries only the dist-info.
 COPY pyproject.toml README.md ./
 RUN pip install --no-cache-dir --no-deps . \
     && python -c "import importlib.metadata as m; print('mlops-toolset', m.version('mlops-toolset'))"
 
-############################ runtime: the serving image ################################
-FROM python:3.11.14-slim-bookworm AS runtime
+############################ serve-deps: serving virtualenv ############################
+FROM venv-base AS serve-deps
 
-LABEL org.opencontainers.image.title="mlops-toolset serving API" \
-      org.opencontainers.image.licenses="MIT"
+# Serving dependencies only (no Metaflow, no skl2onnx/onnx, no matplotlib); all are wheels,
+# so no compiler is needed in any stage.
+COPY requirements-serve.txt ./
+RUN pip install --no-cache-dir -r requirements-serve.txt
+
+############################ serve-base: what both serving images share ################
+FROM python:3.11.14-slim-bookworm AS serve-base
+
+LABEL org.opencontainers.image.licenses="MIT"
 
 RUN groupadd --gid 10001 app \
     && useradd --no-log-init --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 
+# ORT_DISABLE_TELEMETRY: onnxruntime otherwise writes a device id under $HOME/.cache, which a
+# read-only root filesystem refuses (the image-runtime test catches any such write).
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -62,6 +68,19 @@ ENV PATH=/opt/venv/bin:$PATH \
     ARTIFACT_SIGNING_LOCAL_FALLBACK=false
 
 WORKDIR /app
+EXPOSE 8000
+
+# No curl in the image: the interpreter does the probe (non-2xx or no answer -> exit 1).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('FASTAPI_PORT', '8000') + '/health/live', timeout=2)"]
+
+CMD ["python", "-m", "src.serve.app"]
+
+############################ runtime: the serving image ################################
+FROM serve-base AS runtime
+
+LABEL org.opencontainers.image.title="mlops-toolset serving API"
+
 COPY --from=serve-deps /opt/venv /opt/venv
 # Code is owned by root and read-only for the service user (readable whatever the umask of
 # the checkout it was copied from).
@@ -71,59 +90,23 @@ COPY src/serve src/serve
 RUN chmod -R a+rX,go-w /app/src
 
 USER 10001:10001
-EXPOSE 8000
-
-# ORT_DISABLE_TELEMETRY: onnxruntime otherwise writes a device id under $HOME/.cache, which a
-# read-only root filesystem refuses (the image-runtime test catches any such write).
-# No curl in the image: the interpreter does the probe (non-2xx or no answer -> exit 1).
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('FASTAPI_PORT', '8000') + '/health/live', timeout=2)"]
-
-CMD ["python", "-m", "src.serve.app"]
 
 ###################### serve-deps-slim: the ONNX-only serving virtualenv ######################
-FROM python:3.11.14-slim-bookworm AS serve-deps-slim
-
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PYTHONDONTWRITEBYTECODE=1
-
-WORKDIR /build
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+FROM venv-base AS serve-deps-slim
 
 # The serving dependencies without scikit-learn, SciPy, pandas and joblib (same pins).
 COPY requirements-serve-slim.txt ./
 RUN pip install --no-cache-dir -r requirements-serve-slim.txt
 
-# The package metadata (name + version = the API version, read with importlib.metadata) and
-# no code: the build context here holds no src/, so the wheel carries only the dist-info.
-COPY pyproject.toml README.md ./
-RUN pip install --no-cache-dir --no-deps . \
-    && python -c "import importlib.metadata as m; print('mlops-toolset', m.version('mlops-toolset'))"
-
 ######################## runtime-slim: the ONNX-only serving image ########################
-FROM python:3.11.14-slim-bookworm AS runtime-slim
+FROM serve-base AS runtime-slim
 
-LABEL org.opencontainers.image.title="mlops-toolset serving API (ONNX only)" \
-      org.opencontainers.image.licenses="MIT"
+LABEL org.opencontainers.image.title="mlops-toolset serving API (ONNX only)"
 
-RUN groupadd --gid 10001 app \
-    && useradd --no-log-init --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+# This image cannot unpickle model.joblib (no scikit-learn), so it serves models with a
+# usable model.onnx only.
+ENV ALLOW_PICKLE=false
 
-ENV PATH=/opt/venv/bin:$PATH \
-    VIRTUAL_ENV=/opt/venv \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    FASTAPI_HOST=0.0.0.0 \
-    FASTAPI_PORT=8000 \
-    ARTIFACTS_DIR=/app/artifacts \
-    LOG_JSON=true \
-    ORT_DISABLE_TELEMETRY=1 \
-    ARTIFACT_SIGNING_LOCAL_FALLBACK=false \
-    ALLOW_PICKLE=false
-
-WORKDIR /app
 COPY --from=serve-deps-slim /opt/venv /opt/venv
 COPY src/__init__.py src/__init__.py
 COPY src/artifact_contract src/artifact_contract
@@ -131,14 +114,6 @@ COPY src/serve src/serve
 RUN chmod -R a+rX,go-w /app/src
 
 USER 10001:10001
-EXPOSE 8000
-
-# As in runtime; ALLOW_PICKLE=false: this image cannot unpickle model.joblib (no
-# scikit-learn), so it serves models with a usable model.onnx only.
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('FASTAPI_PORT', '8000') + '/health/live', timeout=2)"]
-
-CMD ["python", "-m", "src.serve.app"]
 
 ############################ trainer: the training workflow ############################
 FROM python:3.11.14-slim-bookworm AS trainer

@@ -5,7 +5,7 @@
 # A test/CI helper only: the product's Dockerfile never refers to it. Skips when the tag exists.
 # Usage: .ci/build_standin_base.sh [TAG]   (needs root, debootstrap and a Docker engine)
 set -euo pipefail
-tag="${1:-$(sed -n 's/^FROM \([^ ]*\) AS runtime$/\1/p' "$(dirname "$0")/../Dockerfile")}"
+tag="${1:-$(sed -n 's/^FROM \([^ ]*\) AS serve-base$/\1/p' "$(dirname "$0")/../Dockerfile")}"
 if [ -z "$tag" ]; then
   echo "standin: cannot read the runtime base image from the Dockerfile" >&2
   exit 2

@@ -3,6 +3,8 @@
 It understands what this repo's Dockerfile uses (FROM ... AS, ENV, ARG, COPY with flags, WORKDIR,
 USER, RUN, CMD/HEALTHCHECK in exec form, LABEL, EXPOSE) and refuses what it cannot read, so a
 Dockerfile change the runtime test cannot reproduce fails loudly instead of being ignored.
+A stage built ``FROM`` an earlier stage inherits it: its ``base`` is that stage's base image
+and its instructions start with that stage's (``parent`` names it).
 """
 
 from __future__ import annotations
@@ -35,8 +37,19 @@ class Copy:
 @dataclass
 class Stage:
     name: str | None
-    base: str
+    base: str  # the image it starts from, through any parent stages
     instructions: list[Instruction] = field(default_factory=list)
+    parent: Stage | None = None  # the earlier stage it is built FROM, if any
+
+    @property
+    def lineage(self) -> list[str]:
+        """This stage's name and its parents' names, nearest first."""
+        names, current = [], self
+        while current is not None:
+            if current.name is not None:
+                names.append(current.name)
+            current = current.parent
+        return names
 
     def all(self, keyword: str) -> list[Instruction]:
         return [i for i in self.instructions if i.keyword == keyword]
@@ -156,7 +169,13 @@ def parse(path: Path = DOCKERFILE) -> list[Stage]:
         if keyword == "FROM":
             words = args.split()
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(name=name, base=words[0]))
+            parent = next((s for s in stages if s.name == words[0]), None)
+            if parent is None:
+                stages.append(Stage(name=name, base=words[0]))
+            else:
+                inherited = list(parent.instructions)
+                stages.append(Stage(name=name, base=parent.base, instructions=inherited,
+                                    parent=parent))  # fmt: skip
             continue
         if not stages:
             if keyword == "ARG":

@@ -157,7 +157,10 @@ def test_a_serving_build_needs_no_trainer_stage_and_no_parser_image() -> None:
     parser image from Docker Hub (offline builds fail)."""
     names = [each.name for each in parse()]
     runtime = stage("runtime")
-    needed = {runtime.name} | {c.from_stage for c in runtime.copies if c.from_stage}
+    needed = set(runtime.lineage)
+    for copy in runtime.copies:
+        if copy.from_stage:
+            needed |= set(stage(copy.from_stage).lineage)
     assert set(names[: names.index("runtime") + 1]) == needed, names
     assert names.index("trainer") > names.index("runtime")
     first_lines = DOCKERFILE.read_text().lstrip().splitlines()
