@@ -46,8 +46,6 @@ from src.serve.lean_predict import LeanPredict
 from src.serve.logging_setup import configure_logging
 from src.serve.metrics import MULTIPROC_ENV, Metrics, PredictionMetricsHook
 from src.serve.middleware.request_context import RequestContextMiddleware
-from src.serve.middleware.security_headers import SecurityHeadersMiddleware
-from src.serve.middleware.time_limit import TimeLimitMiddleware
 from src.serve.monitoring.config import MonitoringConfig
 from src.serve.monitoring.service import MonitoringService
 from src.serve.oip.lean import LeanInfer
@@ -275,7 +273,6 @@ def create_app(
     # mounted apps (the docs assets) are labelled with their mount path
     plain_routes.update({r.app: r.path for r in app.router.routes if isinstance(r, Mount)})
     # add_middleware wraps what is already there: the last one added is the outermost.
-    app.add_middleware(TimeLimitMiddleware, seconds=settings.request_timeout_seconds)
     if settings.cors_allow_origins:  # inside the request context: preflights are logged too
         app.add_middleware(
             CORSMiddleware,
@@ -284,8 +281,8 @@ def create_app(
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
         )
+    # request id, body limit, headers (security ones too), time limit, access log, metrics
     app.add_middleware(RequestContextMiddleware, state=state, endpoint_paths=plain_routes)
-    app.add_middleware(SecurityHeadersMiddleware)
     app.lean_predict = LeanPredict(dataplane)  # runs inside the same middleware stack
     app.lean_infer = LeanInfer(dataplane, settings.max_batch_rows)  # OIP inference, likewise
     return app

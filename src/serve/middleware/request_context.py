@@ -1,12 +1,15 @@
-"""The request context (pure ASGI): request id, body limit, version headers, access log line
-(``access_log.py``), request metrics, and the rendering of errors that reach it.
+"""The request context (pure ASGI): request id, body limit, version and security headers,
+the time limit, access log line (``access_log.py``), request metrics, and the rendering of
+errors that reach it.
 
-It wraps the whole app (only the security headers sit outside it), so every response -
-errors, 404s and unexpected exceptions included - carries ``X-Request-ID``,
-``X-Model-Version`` and ``X-API-Version``, is counted, and is logged once. A
-:class:`~src.serve.errors.ServeError` raised below it (the lean /predict path, the time limit)
-is rendered here; unexpected exceptions become a generic 500 (traceback in the server log
-only).
+It wraps the whole app, so every response - errors, 404s and unexpected exceptions included -
+carries ``X-Request-ID``, ``X-Model-Version``, ``X-API-Version`` and the security headers
+(``security_headers.py``), is counted, and is logged once. A
+:class:`~src.serve.errors.ServeError` raised below it (the lean /predict path, a body over the
+limit) and the time limit's 504 (``time_limit.py``) are rendered here; unexpected exceptions
+become a generic 500 (traceback in the server log only). The headers and the time limit are
+steps of this one layer, not layers of their own: each layer costs every request a coroutine
+and a send wrapper (docs/performance.md).
 
 The request's id lives in ``scope["state"]["request_id"]``: the client's ``X-Request-ID`` when
 valid, else a fresh one. The data plane replaces it with a ``request_id`` sent in the body
@@ -16,6 +19,7 @@ log line read it from there, so all of them name the id the client chose.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -30,6 +34,8 @@ from src.serve.api_models import REQUEST_ID_BYTES_RE
 from src.serve.errors import PayloadTooLargeError, ServeError, error_response, render_serve_error
 from src.serve.logging_setup import REQUEST_ID
 from src.serve.metrics import UNMATCHED_ROUTE
+from src.serve.middleware.security_headers import HeldPage, is_html, with_security_headers
+from src.serve.middleware.time_limit import TimeLimit
 
 if TYPE_CHECKING:
     from src.serve.state import ServeState
@@ -127,6 +133,7 @@ class RequestContextMiddleware:
         self.endpoint_paths = dict(endpoint_paths or {})
         self.api_version = state.api_version.encode("ascii")
         self.limit = state.settings.max_body_bytes
+        self.time_limit = TimeLimit(state.settings.request_timeout_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request (other scope types pass straight through)."""
@@ -144,14 +151,21 @@ class RequestContextMiddleware:
         declared = declared_length(scope["headers"])
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status, response_started, held
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message = {
-                    **message,
-                    "headers": [*message.get("headers", ()), *self._headers(scope_state)],
-                }
+                if deadline is not None:
+                    deadline.answered()
+                headers = [*message.get("headers", ()), *self._headers(scope_state)]
+                if is_html(headers):  # hashed once its body is complete
+                    held = HeldPage({**message, "headers": headers})
+                    return
+                message = {**message, "headers": with_security_headers(headers)}
+            elif held is not None:
+                for out in held.add(message):
+                    await send(out)
+                return
             await send(message)
 
         async def receive_limited() -> Message:
@@ -171,8 +185,22 @@ class RequestContextMiddleware:
         metrics = self.state.metrics
         metrics.in_progress.inc()
         token = REQUEST_ID.set(request_id)
+        held: HeldPage | None = None
+        deadline = self.time_limit.start(scope)
         try:
-            await self.app(scope, receive_limited, send_with_headers)
+            try:
+                await self.app(scope, receive_limited, send_with_headers)
+            except asyncio.CancelledError:
+                timeout = deadline.timeout_error() if deadline is not None else None
+                if timeout is None:
+                    raise  # not (only) the time limit's: e.g. the server is shutting down
+                raise timeout from None
+            else:
+                if deadline is not None:
+                    deadline.completed()
+            finally:
+                if deadline is not None:
+                    deadline.answered()  # an error is rendered below, never cut short
         except ServeError as exc:
             if response_started:
                 raise

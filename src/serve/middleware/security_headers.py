@@ -1,7 +1,7 @@
-"""Security headers on every HTTP response (pure ASGI, the outermost middleware).
+"""The security headers of every HTTP response, added by the request-context middleware.
 
-Every response (errors, 404s, the request-context middleware's own 413/500s, the lean
-/predict path, /docs) carries:
+Every response (errors, 404s, the request context's own 413/500s, the lean /predict path,
+/docs) carries:
 
 * ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
   ``Referrer-Policy: no-referrer``, ``Cache-Control: no-store`` (unless the route set one);
@@ -9,6 +9,12 @@ Every response (errors, 404s, the request-context middleware's own 413/500s, the
   Prometheus text), which a browser can render nothing from; HTML pages (``/docs``,
   ``/redoc``) get a policy that admits their own assets ('self') and exactly their inline scripts
   (by SHA-256 hash, computed from the page as served), never arbitrary inline script.
+
+:func:`with_security_headers` secures a response's headers when it starts; an HTML page's start
+is held by a :class:`HeldPage` until its body is complete, so its scripts can be hashed. They
+are applied in the request-context middleware's one send wrapper rather than by a middleware
+layer of their own: a layer costs every request a coroutine and a send wrapper more
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # /docs (Swagger UI) and /redoc load their bundles from this service (docs_pages.py: the
@@ -42,7 +48,7 @@ STATIC_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 NO_STORE = (b"cache-control", b"no-store")
 API_CSP_BYTES = API_CSP.encode("ascii")
-#: The header names this middleware adds unless the response already has them.
+#: The header names added unless the response already has them.
 ADDED_NAMES = frozenset(
     {*(name for name, _ in STATIC_HEADERS), b"cache-control", b"content-security-policy"}
 )
@@ -66,64 +72,59 @@ def docs_csp(html: bytes) -> str:
     return DOCS_CSP.format(script_hashes="".join(f" {h}" for h in inline_script_hashes(html)))
 
 
-def _is_html(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+def is_html(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """True when the response's Content-Type is ``text/html`` (its start must be held)."""
     for key, value in headers:
         if key.lower() == b"content-type":
             return value.lower().startswith(b"text/html")
     return False
 
 
-class SecurityHeadersMiddleware:
-    """Adds the security headers to every HTTP response (see the module docstring)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    def _with_headers(self, message: Message, csp: bytes) -> Message:
-        headers = list(message.get("headers", ()))
-        present = {key.lower() for key, _ in headers} & ADDED_NAMES  # one pass (hot path)
-        if present:
-            headers.extend(h for h in STATIC_HEADERS if h[0] not in present)
-            if b"cache-control" not in present:
-                headers.append(NO_STORE)
-            if b"content-security-policy" not in present:
-                headers.append((b"content-security-policy", csp))
-        else:
-            headers.extend(STATIC_HEADERS)
+def with_security_headers(
+    headers: list[tuple[bytes, bytes]], csp: bytes = API_CSP_BYTES
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` (a list the caller owns, extended in place) plus each security header the
+    response does not set itself; ``csp`` is the Content-Security-Policy."""
+    present = {key.lower() for key, _ in headers} & ADDED_NAMES  # one pass (hot path)
+    if present:
+        headers.extend(h for h in STATIC_HEADERS if h[0] not in present)
+        if b"cache-control" not in present:
             headers.append(NO_STORE)
+        if b"content-security-policy" not in present:
             headers.append((b"content-security-policy", csp))
-        message = message.copy()
-        message["headers"] = headers
-        return message
+    else:
+        headers.extend(STATIC_HEADERS)
+        headers.append(NO_STORE)
+        headers.append((b"content-security-policy", csp))
+    return headers
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one request (non-HTTP scopes pass straight through)."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        held_start: Message | None = None
-        held_body: list[bytes] = []
 
-        async def send_secured(message: Message) -> None:
-            nonlocal held_start
-            if message["type"] == "http.response.start":
-                if _is_html(message.get("headers", ())):
-                    held_start = message  # hash the page's inline scripts before sending
-                    return
-                await send(self._with_headers(message, API_CSP_BYTES))
-                return
-            if held_start is not None and message["type"] == "http.response.body":
-                held_body.append(message.get("body", b""))
-                size = sum(map(len, held_body))
-                if message.get("more_body", False) and size <= MAX_HTML_BYTES:
-                    return
-                body = b"".join(held_body)
-                csp = docs_csp(body) if size <= MAX_HTML_BYTES else API_CSP
-                await send(self._with_headers(held_start, csp.encode("ascii")))
-                held_start = None
-                held_body.clear()
-                await send({**message, "body": body})
-                return
-            await send(message)
+class HeldPage:
+    """An HTML response held until its body is complete, then sent with a policy that admits
+    exactly its inline scripts (pages over :data:`MAX_HTML_BYTES` are sent as they come, with
+    the API policy)."""
 
-        await self.app(scope, receive, send_secured)
+    def __init__(self, start: Message) -> None:
+        self._start = start
+        self._body: list[bytes] = []
+        self._size = 0
+        self.open = True  # False once the start has been sent
+
+    def add(self, message: Message) -> list[Message]:
+        """The messages to send now, given the response's next ``message``."""
+        if not self.open:
+            return [message]
+        if message["type"] != "http.response.body":
+            return [message]
+        chunk = message.get("body", b"")
+        self._body.append(chunk)
+        self._size += len(chunk)
+        more = message.get("more_body", False)
+        if more and self._size <= MAX_HTML_BYTES:
+            return []
+        body = b"".join(self._body)
+        csp = docs_csp(body) if self._size <= MAX_HTML_BYTES else API_CSP
+        headers = with_security_headers(list(self._start.get("headers", ())), csp.encode("ascii"))
+        self.open = False
+        self._body.clear()
+        return [{**self._start, "headers": headers}, {**message, "body": body}]

@@ -1,122 +1,121 @@
-"""The per-request time limit (pure ASGI): 504 when the answer has not started in time.
+"""The per-request time limit: 504 when the answer has not started in time.
 
-:class:`TimeLimitMiddleware` sits inside the request-context middleware (which renders its 504
-with the request id, counts and logs it). A request that has not started its response within
-``REQUEST_TIMEOUT_SECONDS`` is cancelled and answered 504 (body upload time included, so a
-slow-drip client cannot hold a request open). A prediction stuck in a worker thread is
-abandoned (the thread finishes on its own; Python cannot kill it). ``/admin/*`` is exempt: a
-reload of a large model may legitimately take longer, and it continues in the background
-anyway.
+The request-context middleware starts a :class:`Deadline` for each request (its 504 is then
+rendered with the request id, counted and logged like any error). A request that has not
+started its response within ``REQUEST_TIMEOUT_SECONDS`` is cancelled and answered 504 (body
+upload time included, so a slow-drip client cannot hold a request open). A prediction stuck in
+a worker thread is abandoned (the thread finishes on its own; Python cannot kill it).
+``/admin/*`` is exempt: a reload of a large model may legitimately take longer, and it
+continues in the background anyway.
+
+Every request has the same limit, so deadlines fall in arrival order: the requests under a
+deadline are kept in an insertion-ordered dict per event loop, and one timer, armed for the
+oldest deadline, cancels the requests whose time is up. A request costs a dict insertion and
+removal instead of a timer of its own, and no middleware layer of its own (docs/performance.md).
+Only that cancellation becomes the 504 (``Task.uncancel`` tells it apart from a shutdown's).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from src.serve.errors import RequestTimeoutError
 
 ADMIN_PREFIX = "/admin/"
 
 
-@dataclass(eq=False, slots=True)
-class _Request:
-    """One request under a deadline."""
+class Deadline:
+    """One request under the time limit (see the module docstring)."""
 
-    task: asyncio.Task[Any]
-    deadline: float
-    expired: bool = False
+    __slots__ = ("_waiting", "deadline", "expired", "seconds", "task")
+
+    def __init__(
+        self, task: asyncio.Task[Any], deadline: float, seconds: float, waiting: _Waiting
+    ) -> None:
+        self.task = task
+        self.deadline = deadline
+        self.seconds = seconds
+        self.expired = False
+        self._waiting = waiting
+
+    def answered(self) -> None:
+        """The answer has started, or the request is over: never cancel it now."""
+        self._waiting.requests.pop(self, None)
+
+    def timeout_error(self) -> RequestTimeoutError | None:
+        """Called on ``CancelledError``: the 504 to answer when the cancellation was this
+        deadline's alone, else None (e.g. the server is shutting down: re-raise)."""
+        if not self.expired or self.task.uncancel() > 0:
+            return None
+        logger.warning("request abandoned after {:g} s (REQUEST_TIMEOUT_SECONDS)", self.seconds)
+        return RequestTimeoutError(
+            f"The request did not complete within {self.seconds:g} s "
+            "(REQUEST_TIMEOUT_SECONDS) and was abandoned."
+        )
+
+    def completed(self) -> None:
+        """The app returned: if it swallowed this deadline's cancellation, take the
+        cancellation back, so the task's count stays clean."""
+        if self.expired:
+            self.task.uncancel()
 
 
-class _Deadlines:
+class _Waiting:
     """The requests of one event loop waiting for their answer to start, oldest first, and
     the one timer armed for the oldest deadline."""
 
-    def __init__(self) -> None:
-        self.waiting: dict[_Request, None] = {}  # an insertion-ordered set
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.requests: dict[Deadline, None] = {}  # an insertion-ordered set
         self.timer: asyncio.TimerHandle | None = None
 
-    def add(self, request: _Request) -> None:
-        self.waiting[request] = None
+    def add(self, request: Deadline) -> None:
+        self.requests[request] = None
         if self.timer is None:
-            self.timer = asyncio.get_running_loop().call_at(request.deadline, self.expire)
+            self.timer = self.loop.call_at(request.deadline, self.expire)
 
     def expire(self) -> None:
         """Cancel every request whose deadline has passed; re-arm for the next one."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         now = loop.time()
-        waiting = self.waiting
-        while waiting:
-            oldest = next(iter(waiting))
+        requests = self.requests
+        while requests:
+            oldest = next(iter(requests))
             if oldest.deadline > now:
                 self.timer = loop.call_at(oldest.deadline, self.expire)
                 return
-            del waiting[oldest]
+            del requests[oldest]
             oldest.expired = True
             oldest.task.cancel()
         self.timer = None
 
 
-class TimeLimitMiddleware:
-    """Answers 504 when a request has not started its response within ``seconds``.
+class TimeLimit:
+    """Starts a :class:`Deadline` of ``seconds`` for each request (none when ``seconds`` is 0,
+    and for ``/admin/*``)."""
 
-    Every request has the same limit, so deadlines fall in arrival order: the requests under a
-    deadline are kept in an insertion-ordered dict per event loop, and one timer, armed for the
-    oldest deadline, cancels the requests whose time is up. A request costs a dict insertion
-    and removal instead of a timer of its own (docs/performance.md). Only that cancellation
-    becomes the 504 (``Task.uncancel`` tells it apart from a shutdown's).
-    """
-
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._deadlines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines] = (
+        self._waiting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waiting] = (
             weakref.WeakKeyDictionary()
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the request under a deadline (off when ``seconds`` is 0; /admin/* exempt)."""
-        if (
-            scope["type"] != "http"
-            or self.seconds <= 0
-            or scope.get("path", "").startswith(ADMIN_PREFIX)
-        ):
-            await self.app(scope, receive, send)
-            return
+    def start(self, scope: Scope) -> Deadline | None:
+        """The running request's deadline (call it from the request's own task)."""
+        if self.seconds <= 0 or scope["path"].startswith(ADMIN_PREFIX):
+            return None
         task = asyncio.current_task()
         if task is None:  # pragma: no cover - ASGI servers always run requests in tasks
-            await self.app(scope, receive, send)
-            return
+            return None
         loop = task.get_loop()
-        deadlines = self._deadlines.get(loop)
-        if deadlines is None:
-            deadlines = self._deadlines[loop] = _Deadlines()
-        request = _Request(task, loop.time() + self.seconds)
-        deadlines.add(request)
-        waiting = deadlines.waiting
-
-        async def send_in_time(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                waiting.pop(request, None)  # the answer is on its way: let it finish
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_in_time)
-        except asyncio.CancelledError:
-            if not request.expired or task.uncancel() > 0:
-                raise  # not (only) ours: e.g. the server is shutting down
-            logger.warning("request abandoned after {:g} s (REQUEST_TIMEOUT_SECONDS)", self.seconds)
-            raise RequestTimeoutError(
-                f"The request did not complete within {self.seconds:g} s "
-                "(REQUEST_TIMEOUT_SECONDS) and was abandoned."
-            ) from None
-        else:
-            if request.expired:  # the app swallowed our cancellation: leave the count clean
-                task.uncancel()
-        finally:
-            waiting.pop(request, None)
+        waiting = self._waiting.get(loop)
+        if waiting is None:
+            waiting = self._waiting[loop] = _Waiting(loop)
+        request = Deadline(task, loop.time() + self.seconds, self.seconds, waiting)
+        waiting.add(request)
+        return request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from src.serve.app import create_app
 from src.serve.errors import RequestTimeoutError
-from src.serve.middleware.time_limit import TimeLimitMiddleware
+from src.serve.middleware.time_limit import TimeLimit
 from tests.unit_tests.serve.hardening_support import (
     build_signed,
     captured_logs,
@@ -105,56 +106,101 @@ def test_admin_reload_is_exempt_from_the_timeout(artifacts: Path) -> None:
         assert client.post("/admin/reload", headers=ADMIN).status_code == 200
 
 
-def _timeout_scope() -> dict[str, Any]:
-    return {"type": "http", "path": "/predict", "method": "POST", "headers": []}
+def _scope(path: str = "/predict") -> dict[str, Any]:
+    return {"type": "http", "path": path, "method": "POST", "headers": []}
 
 
-async def _no_receive() -> dict[str, Any]:
-    return {"type": "http.request", "body": b""}
+def test_only_the_deadlines_own_cancellation_becomes_a_504() -> None:
+    async def timed_out() -> RequestTimeoutError | None:
+        deadline = TimeLimit(0.05).start(_scope())
+        assert deadline is not None
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return deadline.timeout_error()
+        return None
 
+    error = asyncio.run(asyncio.wait_for(timed_out(), 5))
+    assert isinstance(error, RequestTimeoutError)
+    assert "0.05 s (REQUEST_TIMEOUT_SECONDS)" in error.message
 
-def test_the_time_limit_turns_only_its_own_cancellation_into_a_504() -> None:
-    async def forever(scope: Any, receive: Any, send: Any) -> None:
-        await asyncio.sleep(3600)
+    async def shut_down() -> RequestTimeoutError | None:
+        outcome: list[RequestTimeoutError | None] = []
 
-    async def sent(message: Any) -> None:
-        """Unused."""
+        async def request() -> None:
+            deadline = TimeLimit(30).start(_scope())
+            assert deadline is not None
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                outcome.append(deadline.timeout_error())
+                raise
 
-    async def timed_out() -> None:
-        await TimeLimitMiddleware(forever, seconds=0.05)(_timeout_scope(), _no_receive, sent)
-
-    with pytest.raises(RequestTimeoutError):
-        asyncio.run(asyncio.wait_for(timed_out(), 5))
-
-    async def shut_down() -> bool:
-        task = asyncio.create_task(
-            TimeLimitMiddleware(forever, seconds=30)(_timeout_scope(), _no_receive, sent)
-        )
+        task = asyncio.create_task(request())
         await asyncio.sleep(0.01)
         task.cancel()  # e.g. the server shutting down: must not become a 504
-        try:
+        with pytest.raises(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            return True
-        return False
+        return outcome[0]
 
-    assert asyncio.run(shut_down())
+    assert asyncio.run(shut_down()) is None
 
 
-def test_a_response_that_started_in_time_is_not_cut() -> None:
-    messages: list[Any] = []
-
-    async def slow_body(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await asyncio.sleep(0.15)  # past the deadline, but the answer has started
-        await send({"type": "http.response.body", "body": b"done"})
-
-    async def collect(message: Any) -> None:
-        messages.append(message)
-
+def test_an_answer_that_started_in_time_is_not_cut() -> None:
     async def scenario() -> int:
-        await TimeLimitMiddleware(slow_body, seconds=0.05)(_timeout_scope(), _no_receive, collect)
+        deadline = TimeLimit(0.05).start(_scope())
+        assert deadline is not None
+        deadline.answered()  # the response has started
+        await asyncio.sleep(0.15)  # past the deadline
+        deadline.completed()
         return asyncio.current_task().cancelling()  # type: ignore[union-attr]
 
     assert asyncio.run(scenario()) == 0
-    assert messages[-1]["body"] == b"done"
+
+
+def test_a_swallowed_cancellation_is_taken_back() -> None:
+    async def scenario() -> int:
+        deadline = TimeLimit(0.02).start(_scope())
+        assert deadline is not None
+        with contextlib.suppress(asyncio.CancelledError):  # an app that swallows it
+            await asyncio.sleep(3600)
+        deadline.completed()
+        return asyncio.current_task().cancelling()  # type: ignore[union-attr]
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == 0
+
+
+def test_deadlines_expire_in_arrival_order_with_one_timer() -> None:
+    async def scenario() -> list[bool]:
+        limit = TimeLimit(0.05)
+        expired: list[bool] = []
+
+        async def request(answer_after: float) -> None:
+            deadline = limit.start(_scope())
+            assert deadline is not None
+            try:
+                await asyncio.sleep(answer_after)
+                deadline.answered()
+            except asyncio.CancelledError:
+                expired.append(deadline.timeout_error() is not None)
+                return
+            expired.append(False)
+
+        await asyncio.gather(request(0.01), request(3600), request(0.02), request(3600))
+        return sorted(expired)
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == [False, False, True, True]
+
+
+def test_no_deadline_when_off_or_for_admin_paths() -> None:
+    async def scenario() -> tuple[Any, Any, Any]:
+        return (
+            TimeLimit(0).start(_scope()),
+            TimeLimit(5).start(_scope("/admin/reload")),
+            TimeLimit(5).start(_scope()),
+        )
+
+    off, admin, on = asyncio.run(scenario())
+    assert off is None
+    assert admin is None
+    assert on is not None
