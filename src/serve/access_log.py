@@ -9,10 +9,11 @@ stream (a slow disk or a full pipe). Pending lines are also written before any o
 nginx's ``access_log ... buffer=32k flush=1s``: a graceful stop (SIGTERM) loses no line; a hard
 kill (SIGKILL, OOM) loses at most what the last flush interval collected.
 
-A request only appends its fields (a tuple) to the buffer; the lines are built when the
+A request only appends its raw fields (a tuple) to the buffer; the lines are built when the
 buffer is written, in one pass with orjson (or one f-string each in text mode), not through
-loguru's record machinery. Building each line in the request cost about 10 us of the event
-loop's time per request (docs/performance.md); in a block it is cheaper and off the loop.
+loguru's record machinery: the latency is rounded and the model version decoded there too.
+Building each line in the request cost about 10 us of the event loop's time per request
+(docs/performance.md); in a block it is cheaper and off the loop.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ DEFAULT_FLUSH_SECONDS = 1.0
 #: are written by the request's own thread: memory stays bounded.
 BACKLOG_BLOCKS = 8
 _TEXT_LEVEL = "INFO    "  # loguru's ``{level: <8}``
-#: One request's fields: (epoch seconds, request id, method, route, status, latency ms,
-#: model version).
-Entry = tuple[float, str, str, str, int, float, str]
+#: One request's fields: (epoch seconds, request id, method, route, status, latency in
+#: seconds, model version as the response header's bytes).
+Entry = tuple[float, str, str, str, int, float, bytes]
 
 
 def local_timezone() -> tzinfo:
@@ -90,7 +91,7 @@ class AccessLog:
             self._json = json
             self._buffer_bytes = buffer_bytes
             self._flush_seconds = flush_seconds
-            self._line_overhead = len(self._line((time.time(), "", "POST", "", 200, 0.0, "")))
+            self._line_overhead = len(self._line((time.time(), "", "POST", "", 200, 0.0, b"")))
         self._wake.set()  # the flusher picks up the new interval
 
     def write(
@@ -99,11 +100,12 @@ class AccessLog:
         method: str,
         route: str,
         status: int,
-        latency_ms: float,
-        model_version: str,
+        seconds: float,
+        model_version: bytes,
     ) -> None:
-        """Add one request's line (formatted when the buffer is written)."""
-        entry = (time.time(), request_id, method, route, status, latency_ms, model_version)
+        """Add one request's line (formatted when the buffer is written): its latency in
+        seconds and the model version it answered with (``X-Model-Version``'s bytes)."""
+        entry = (time.time(), request_id, method, route, status, seconds, model_version)
         with self._lock:
             if self._stream is None:
                 return
@@ -123,7 +125,9 @@ class AccessLog:
 
     def _line(self, entry: Entry) -> bytes:
         """One entry as the line the service writes (JSON or loguru's text format)."""
-        stamp, request_id, method, route, status, latency_ms, model_version = entry
+        stamp, request_id, method, route, status, seconds, version = entry
+        latency_ms = round(seconds * 1000, 3)
+        model_version = version.decode("ascii", "replace")
         now = datetime.fromtimestamp(stamp, self._zone)
         message = f"{method} {route} {status} {latency_ms} ms"
         if self._json:

@@ -236,8 +236,8 @@ class RequestContextMiddleware:
                     scope["method"],
                     route,
                     status,
-                    round(elapsed * 1000, 3),
-                    self._version(scope_state).decode("ascii", "replace"),
+                    elapsed,
+                    self._version(scope_state),
                 )
 
     def _version(self, scope_state: dict[str, Any]) -> bytes:
