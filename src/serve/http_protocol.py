@@ -72,6 +72,11 @@ class CoalescingTransport:
         self._held = None
         self._transport.abort()
 
+    def is_closing(self) -> bool:
+        """Whether the connection is closing (uvicorn asks after every response; a method of
+        its own spares that call the failed slot lookup ``__getattr__`` comes after)."""
+        return self._transport.is_closing()
+
     def get_write_buffer_size(self) -> int:
         """Bytes not yet handed to the kernel, the held write included."""
         held = len(self._held) if self._held is not None else 0
