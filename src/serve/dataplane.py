@@ -106,7 +106,9 @@ def _is_json_media_type(content_type: str) -> bool:
 
 def check_json_content_type(content_type: str | None) -> None:
     """415 unless the declared media type is JSON (a missing Content-Type counts as JSON)."""
-    if content_type is not None and not _is_json_media_type(content_type):
+    if content_type is None or content_type == "application/json":  # what nearly all send
+        return
+    if not _is_json_media_type(content_type):
         media = content_type.split(";", 1)[0].strip()
         shown = f" {media!r}" if len(media) <= MAX_SHOWN_MEDIA_TYPE and media.isprintable() else ""
         raise UnsupportedMediaTypeError(

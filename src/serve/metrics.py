@@ -177,13 +177,14 @@ class Metrics:
 
     def count_predictions(self, model_name: str, version: str, labels: Sequence[object]) -> None:
         """Count predicted rows by class label."""
-        if len(labels) == 1:  # one /predict row: skip the tally (the common case)
-            self._count_one(model_name, version, labels[0], 1)
+        if len(labels) == 1:
+            self.count_one(model_name, version, labels[0])
             return
         for label, n in Tally(labels).items():
-            self._count_one(model_name, version, label, n)
+            self.count_one(model_name, version, label, n)
 
-    def _count_one(self, model_name: str, version: str, label: object, n: int) -> None:
+    def count_one(self, model_name: str, version: str, label: object, n: int = 1) -> None:
+        """Count ``n`` predicted rows of one class label."""
         key = (model_name, version, label if isinstance(label, str) else str(label))
         child = self._prediction_children.get(key)
         if child is None:
@@ -257,6 +258,10 @@ class PredictionMetricsHook:
         self, model: LoadedModel, rows: Sequence[Row], predictions: Sequence[Prediction]
     ) -> None:
         """Count predictions by class."""
+        if len(predictions) == 1:  # one /predict row: no list, no tally (the common case)
+            label = predictions[0].prediction if model.is_classifier else REGRESSION_CLASS
+            self.metrics.count_one(model.name, model.version, label)
+            return
         if model.is_classifier:
             labels: Sequence[object] = [p.prediction for p in predictions]
         else:
