@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from src.serve.app import create_app
-from src.serve.middleware.security_headers import inline_script_hashes
+from src.serve.middleware.security_headers import (
+    API_CSP,
+    MAX_HTML_BYTES,
+    HeldPage,
+    inline_script_hashes,
+)
 from tests.unit_tests.serve.hardening_support import (
     build_signed,
     signed_settings,
@@ -146,3 +151,32 @@ def test_docs_assets_are_counted_under_their_mount_path(client: AppClient) -> No
     assert client.get("/docs-assets/swagger-ui.css").status_code == 200
     metrics = client.get("/metrics").text
     assert 'route="/docs-assets"' in metrics
+
+
+def test_an_html_page_sent_in_chunks_is_held_until_complete_then_hashed() -> None:
+    page = HeldPage({"type": "http.response.start", "status": 200, "headers": [HTML_TYPE]})
+    assert page.add(_body(b"<html><script>one()</scr", more=True)) == []
+    start, body = page.add(_body(b"ipt></html>"))
+    headers = dict(start["headers"])
+    digest = base64.b64encode(hashlib.sha256(b"one()").digest()).decode()
+    assert f"'sha256-{digest}'" in headers[b"content-security-policy"].decode()
+    assert headers[b"x-frame-options"] == b"DENY"
+    assert body["body"] == b"<html><script>one()</script></html>"
+    assert page.add(_body(b"")) == [_body(b"")]  # after the start: passed through
+
+
+def test_an_html_page_over_the_buffer_limit_goes_out_with_the_api_policy() -> None:
+    page = HeldPage({"type": "http.response.start", "status": 200, "headers": [HTML_TYPE]})
+    big = b"x" * (MAX_HTML_BYTES + 1)
+    start, body = page.add(_body(big, more=True))
+    assert dict(start["headers"])[b"content-security-policy"] == API_CSP.encode()
+    assert body == _body(big, more=True)
+    rest = _body(b"tail")
+    assert page.add(rest) == [rest]
+
+
+HTML_TYPE = (b"content-type", b"text/html; charset=utf-8")
+
+
+def _body(data: bytes, *, more: bool = False) -> dict[str, Any]:
+    return {"type": "http.response.body", "body": data, "more_body": more}
