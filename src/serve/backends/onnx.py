@@ -215,6 +215,11 @@ class OnnxBackend(Backend):
         if not self._classifier:
             values = results[0].reshape(-1)
             return answers(map(Prediction, values.tolist(), repeat(None)), n, values)
+        if n == 1 and self.has_probabilities:  # one /predict row: no iterator pipeline
+            (label,) = results[0].reshape(-1).tolist()
+            (values,) = results[1].tolist()
+            probabilities = dict(zip(self._proba_keys, values, strict=True))
+            return [Prediction(self._label_of[label], probabilities)]
         labels = map(self._label_of.__getitem__, results[0].reshape(-1).tolist())
         if not self.has_probabilities:
             return answers(
