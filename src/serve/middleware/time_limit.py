@@ -69,19 +69,18 @@ class _Waiting:
     """The requests of one event loop waiting for their answer to start, oldest first, and
     the one timer armed for the oldest deadline."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.requests: dict[Deadline, None] = {}  # an insertion-ordered set
         self.timer: asyncio.TimerHandle | None = None
 
-    def add(self, request: Deadline) -> None:
+    def add(self, request: Deadline, loop: asyncio.AbstractEventLoop) -> None:
         self.requests[request] = None
         if self.timer is None:
-            self.timer = self.loop.call_at(request.deadline, self.expire)
+            self.timer = loop.call_at(request.deadline, self.expire)
 
     def expire(self) -> None:
         """Cancel every request whose deadline has passed; re-arm for the next one."""
-        loop = self.loop
+        loop = asyncio.get_running_loop()
         now = loop.time()
         requests = self.requests
         while requests:
@@ -115,7 +114,7 @@ class TimeLimit:
         loop = task.get_loop()
         waiting = self._waiting.get(loop)
         if waiting is None:
-            waiting = self._waiting[loop] = _Waiting(loop)
+            waiting = self._waiting[loop] = _Waiting()
         request = Deadline(task, loop.time() + self.seconds, self.seconds, waiting)
-        waiting.add(request)
+        waiting.add(request, loop)
         return request
