@@ -103,6 +103,9 @@ class TimeLimit:
         self._waiting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waiting] = (
             weakref.WeakKeyDictionary()
         )
+        # The last loop's state: a request nearly always runs on the same loop as the one
+        # before, and a dictionary lookup by weak key builds a weak reference each time.
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Waiting] | None = None
 
     def start(self, scope: Scope) -> Deadline | None:
         """The running request's deadline (call it from the request's own task)."""
@@ -112,9 +115,14 @@ class TimeLimit:
         if task is None:  # pragma: no cover - ASGI servers always run requests in tasks
             return None
         loop = task.get_loop()
-        waiting = self._waiting.get(loop)
-        if waiting is None:
-            waiting = self._waiting[loop] = _Waiting()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            waiting = last[1]
+        else:
+            waiting = self._waiting.get(loop)
+            if waiting is None:
+                waiting = self._waiting[loop] = _Waiting()
+            self._last = (weakref.ref(loop), waiting)
         request = Deadline(task, loop.time() + self.seconds, self.seconds, waiting)
         waiting.add(request, loop)
         return request
