@@ -112,9 +112,7 @@ class HeldPage:
 
     def add(self, message: Message) -> list[Message]:
         """The messages to send now, given the response's next ``message``."""
-        if not self.open:
-            return [message]
-        if message["type"] != "http.response.body":
+        if not self.open or message["type"] != "http.response.body":
             return [message]
         chunk = message.get("body", b"")
         self._body.append(chunk)
