@@ -104,8 +104,10 @@ def _use_path(app: Any, path: str) -> None:
 
 def test_every_guard_applies_on_both_request_paths(artifacts: Path, request_path: str) -> None:
     build_signed(artifacts)
+    # Well above an ordinary request's time: on a loaded CI machine the test process can
+    # stall its event loop for most of a second.
     settings = signed_settings(
-        artifacts, rate_limit_per_minute=60, rate_limit_burst=2, request_timeout_seconds=0.3
+        artifacts, rate_limit_per_minute=60, rate_limit_burst=2, request_timeout_seconds=2.0
     )
     app = create_app(settings)
     _use_path(app, request_path)
@@ -123,9 +125,9 @@ def test_every_guard_applies_on_both_request_paths(artifacts: Path, request_path
         assert limited.headers["retry-after"] == "1"
         # another key: the timeout and the finite-output guard
         other = {"X-API-Key": OTHER_KEY}
-        done = hang_backend(client, 1.0)
+        done = hang_backend(client, 3.0)
         assert_error(client.post("/predict", json=IRIS_ROW, headers=other), 504, "request_timeout")
-        done.wait(5)
+        done.wait(10)
         model = client.app.state.serve.store.current
 
         def nan(rows: Any) -> Any:
