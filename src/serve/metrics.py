@@ -176,10 +176,7 @@ class Metrics:
         children[1].observe(seconds)  # type: ignore[attr-defined]
 
     def count_predictions(self, model_name: str, version: str, labels: Sequence[object]) -> None:
-        """Count predicted rows by class label."""
-        if len(labels) == 1:
-            self.count_one(model_name, version, labels[0])
-            return
+        """Count predicted rows by class label (a one-row answer goes to :meth:`count_one`)."""
         for label, n in Tally(labels).items():
             self.count_one(model_name, version, label, n)
 
