@@ -10,10 +10,10 @@ nginx's ``access_log ... buffer=32k flush=1s``: a graceful stop (SIGTERM) loses 
 kill (SIGKILL, OOM) loses at most what the last flush interval collected.
 
 A request only appends its raw fields (a tuple) to the buffer; the lines are built when the
-buffer is written, in one pass with orjson (or one f-string each in text mode), not through
-loguru's record machinery: the latency is rounded and the model version decoded there too.
-Building each line in the request cost about 10 us of the event loop's time per request
-(docs/performance.md); in a block it is cheaper and off the loop.
+buffer is written (``access_line.py``), not through loguru's record machinery: the latency is
+rounded and the model version decoded there too. Building each line in the request cost about
+10 us of the event loop's time per request (docs/performance.md); in a block it is cheaper and
+off the loop.
 """
 
 from __future__ import annotations
@@ -26,19 +26,15 @@ import time
 from datetime import UTC, datetime, tzinfo
 from typing import TextIO
 
-import orjson
+from src.serve.access_line import ACCESS_LOGGER, Entry, LineFormat
 
-#: The ``logger`` field of the access line: the module that has always written it.
-ACCESS_LOGGER = "src.serve.middleware.request_context"
+__all__ = ["ACCESS_LOG", "ACCESS_LOGGER", "AccessLog", "Entry", "local_timezone"]
+
 DEFAULT_BUFFER_BYTES = 32 * 1024
 DEFAULT_FLUSH_SECONDS = 1.0
 #: Pending lines past this many buffers (the flusher cannot keep up, e.g. a blocked stderr)
 #: are written by the request's own thread: memory stays bounded.
 BACKLOG_BLOCKS = 8
-_TEXT_LEVEL = "INFO    "  # loguru's ``{level: <8}``
-#: One request's fields: (epoch seconds, request id, method, route, status, latency in
-#: seconds, model version as the response header's bytes).
-Entry = tuple[float, str, str, str, int, float, bytes]
 
 
 def local_timezone() -> tzinfo:
@@ -58,13 +54,10 @@ class AccessLog:
         self._entries: list[Entry] = []
         self._size = 0
         self._stream: TextIO | None = None
-        self._json = True
+        self._format = LineFormat(json=True, zone=local_timezone())
         self._buffer_bytes = DEFAULT_BUFFER_BYTES
         self._flush_seconds = DEFAULT_FLUSH_SECONDS
         self._line_overhead = 0
-        self._zone = local_timezone()
-        self._second: datetime | None = None
-        self._second_text = ("", "")
         self._flusher: threading.Thread | None = None
         self._wake = threading.Event()
         atexit.register(self._flush_at_exit)
@@ -88,10 +81,12 @@ class AccessLog:
         self.flush()
         with self._io_lock, self._lock:  # no block is being built while the format changes
             self._stream = stream
-            self._json = json
+            self._format = LineFormat(json=json, zone=local_timezone())
             self._buffer_bytes = buffer_bytes
             self._flush_seconds = flush_seconds
-            self._line_overhead = len(self._line((time.time(), "", "POST", "", 200, 0.0, b"")))
+            self._line_overhead = len(
+                self._format.block([(time.time(), "", "POST", "", 200, 0.0, b"")])
+            )
         self._wake.set()  # the flusher picks up the new interval
 
     def write(
@@ -123,42 +118,6 @@ class AccessLog:
         if self._flusher is None:
             self._start_flusher()
 
-    def _line(self, entry: Entry) -> bytes:
-        """One entry as the line the service writes (JSON or loguru's text format)."""
-        stamp, request_id, method, route, status, seconds, version = entry
-        latency_ms = round(seconds * 1000, 3)
-        model_version = version.decode("ascii", "replace")
-        now = datetime.fromtimestamp(stamp, self._zone)
-        message = f"{method} {route} {status} {latency_ms} ms"
-        if self._json:
-            return orjson.dumps(
-                {
-                    "time": now,
-                    "level": "INFO",
-                    "message": message,
-                    "logger": ACCESS_LOGGER,
-                    "request_id": request_id,
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "latency_ms": latency_ms,
-                    "model_version": model_version,
-                },
-                option=orjson.OPT_APPEND_NEWLINE,
-            )
-        return (
-            f"{self._text_time(now)} | {_TEXT_LEVEL} | {request_id} | {ACCESS_LOGGER} | {message}\n"
-        ).encode()
-
-    def _text_time(self, now: datetime) -> str:
-        """loguru's ``YYYY-MM-DDTHH:mm:ss.SSSZZ``; the whole seconds formatted once a second."""
-        second = now.replace(microsecond=0)
-        if second != self._second:
-            self._second = second
-            self._second_text = now.strftime("%Y-%m-%dT%H:%M:%S"), now.strftime("%z")
-        whole, zone = self._second_text
-        return f"{whole}.{now.microsecond // 1000:03d}{zone}"
-
     def flush(self) -> None:
         """Write every pending line now (in order with any other flush)."""
         if not self._entries:
@@ -168,7 +127,7 @@ class AccessLog:
                 stream, entries = self._stream, self._entries
                 self._entries, self._size = [], 0
             if stream is not None and entries:
-                self._write(stream, b"".join(map(self._line, entries)))
+                self._write(stream, self._format.block(entries))
 
     @staticmethod
     def _write(stream: TextIO, data: bytes) -> None:
@@ -201,7 +160,7 @@ class AccessLog:
         while True:
             self._wake.wait(self._flush_seconds)
             self._wake.clear()
-            self._zone = local_timezone()  # follows a daylight-saving change
+            self._format.follow_zone(local_timezone())  # e.g. a daylight-saving change
             try:
                 self.flush()
             except (OSError, ValueError):  # stderr closed or gone: nothing left to tell
