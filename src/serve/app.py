@@ -46,6 +46,7 @@ from src.serve.lean_predict import LeanPredict
 from src.serve.logging_setup import configure_logging
 from src.serve.metrics import MULTIPROC_ENV, Metrics, PredictionMetricsHook
 from src.serve.middleware.request_context import RequestContextMiddleware
+from src.serve.middleware.time_limit import lifespan_state
 from src.serve.monitoring.config import MonitoringConfig
 from src.serve.monitoring.service import MonitoringService
 from src.serve.oip.lean import LeanInfer
@@ -225,7 +226,7 @@ def create_app(
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         _log_startup(settings)
         await fleet.reload_async()
         await state.inference.start()
@@ -235,7 +236,7 @@ def create_app(
         if settings.model_poll_seconds > 0 or fleet.generation is not None:
             poller = asyncio.create_task(fleet.poll_forever(settings.model_poll_seconds))
         try:
-            yield
+            yield lifespan_state()  # copied into each request's scope["state"] by the server
         finally:
             if poller is not None:
                 poller.cancel()

@@ -13,6 +13,15 @@ deadline are kept in an insertion-ordered dict per event loop, and one timer, ar
 oldest deadline, cancels the requests whose time is up. A request costs a dict insertion and
 removal instead of a timer of its own, and no middleware layer of its own (docs/performance.md).
 Only that cancellation becomes the 504 (``Task.uncancel`` tells it apart from a shutdown's).
+
+The deadline needs the request's task. ``asyncio.current_task()`` finds it through the running
+loop, and on Python 3.11 finding the running loop makes a ``getpid`` system call (every call:
+it guards against a loop inherited through ``fork``), which cost about 4 us per request in
+context (docs/performance.md). So the app's lifespan yields :func:`lifespan_state`, the
+server copies it into every request's ``scope["state"]``, and the task is looked up on that
+loop by ``asyncio.current_task(loop)``, with no system call; without that state (an app
+served without its lifespan) or when that loop is not running this request, the running loop
+is asked.
 """
 
 from __future__ import annotations
@@ -27,6 +36,14 @@ from starlette.types import Scope
 from src.serve.errors import RequestTimeoutError
 
 ADMIN_PREFIX = "/admin/"
+#: The lifespan state's key for the event loop that runs the requests.
+EVENT_LOOP_KEY = "event_loop"
+
+
+def lifespan_state() -> dict[str, Any]:
+    """The lifespan state that lets :meth:`TimeLimit.start` find a request's task without a
+    system call (the module docstring): the running event loop. Call it in the lifespan."""
+    return {EVENT_LOOP_KEY: asyncio.get_running_loop()}
 
 
 class Deadline:
@@ -111,9 +128,12 @@ class TimeLimit:
         """The running request's deadline (call it from the request's own task)."""
         if self.seconds <= 0 or scope["path"].startswith(ADMIN_PREFIX):
             return None
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - ASGI servers always run requests in tasks
-            return None
+        served_by = scope.get("state", {}).get(EVENT_LOOP_KEY)
+        task = asyncio.current_task(served_by) if served_by is not None else None
+        if task is None:  # no lifespan state, or its loop is not the one running here
+            task = asyncio.current_task()
+            if task is None:  # pragma: no cover - ASGI servers always run requests in tasks
+                return None
         loop = task.get_loop()
         last = self._last
         if last is not None and last[0]() is loop:

@@ -61,10 +61,22 @@ def make_settings(artifacts_dir: Path, **overrides: Any) -> Settings:
     return load_settings(**values)
 
 
+class _WithLifespanState:
+    """An ASGI app whose requests carry a copy of ``state`` in ``scope["state"]``."""
+
+    def __init__(self, app: Any, state: dict[str, Any]) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.app({**scope, "state": dict(self.state)}, receive, send)
+
+
 class AppClient:
     """Runs an app's lifespan on a background event loop and sends requests with httpx.
 
-    Like starlette's TestClient, but on httpx's ASGITransport (no deprecated shim).
+    Like starlette's TestClient, but on httpx's ASGITransport (no deprecated shim). Each
+    request's scope gets a copy of the lifespan's state, as uvicorn gives it.
     """
 
     def __init__(self, app: FastAPI) -> None:
@@ -74,10 +86,11 @@ class AppClient:
     def __enter__(self) -> AppClient:
         self.portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
         lifespan: AbstractAsyncContextManager[Any] = self.app.router.lifespan_context(self.app)
-        self.portal.call(lifespan.__aenter__)
+        state = self.portal.call(lifespan.__aenter__) or {}
         self._stack.callback(self.portal.call, lifespan.__aexit__, None, None, None)
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://testserver"
+            transport=httpx.ASGITransport(app=_WithLifespanState(self.app, state)),
+            base_url="http://testserver",
         )
         self._stack.callback(self.portal.call, self._client.aclose)
         return self

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import Request
 
 from src.serve.app import create_app
 from src.serve.errors import RequestTimeoutError
-from src.serve.middleware.time_limit import TimeLimit
+from src.serve.middleware.time_limit import EVENT_LOOP_KEY, TimeLimit, lifespan_state
 from tests.unit_tests.serve.hardening_support import (
     build_signed,
     captured_logs,
@@ -204,3 +205,57 @@ def test_no_deadline_when_off_or_for_admin_paths() -> None:
     assert off is None
     assert admin is None
     assert on is not None
+
+
+def test_the_lifespan_states_loop_finds_the_requests_own_task() -> None:
+    async def scenario() -> tuple[bool, RequestTimeoutError | None]:
+        scope = {**_scope(), "state": lifespan_state()}
+        deadline = TimeLimit(0.05).start(scope)
+        assert deadline is not None
+        own = deadline.task is asyncio.current_task()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return own, deadline.timeout_error()
+        return own, None
+
+    own, error = asyncio.run(asyncio.wait_for(scenario(), 5))
+    assert own
+    assert isinstance(error, RequestTimeoutError)
+
+
+def test_a_state_naming_another_loop_falls_back_to_the_running_one() -> None:
+    other = asyncio.new_event_loop()  # e.g. a lifespan that ran on a loop since stopped
+
+    async def scenario() -> tuple[bool, RequestTimeoutError | None]:
+        scope = {**_scope(), "state": {EVENT_LOOP_KEY: other}}
+        deadline = TimeLimit(0.05).start(scope)
+        assert deadline is not None
+        own = deadline.task is asyncio.current_task()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return own, deadline.timeout_error()
+        return own, None
+
+    try:
+        own, error = asyncio.run(asyncio.wait_for(scenario(), 5))
+    finally:
+        other.close()
+    assert own
+    assert isinstance(error, RequestTimeoutError)
+
+
+def test_the_app_hands_its_requests_the_loop_that_serves_them(artifacts: Path) -> None:
+    build_signed(artifacts)
+    app = create_app(signed_settings(artifacts))
+    seen: list[bool] = []
+
+    @app.get("/loop-probe")
+    async def probe(request: Request) -> dict[str, bool]:
+        seen.append(request.state.event_loop is asyncio.get_running_loop())
+        return {}
+
+    with AppClient(app) as client:  # copies the lifespan state into requests, as uvicorn does
+        assert client.get("/loop-probe").status_code == 200
+    assert seen == [True]
