@@ -8,6 +8,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import onnxruntime as ort
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
@@ -19,7 +20,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from src.serve.artifact import resolve
 from src.serve.backends.answers import FINITE_CHECK_MIN_ROWS
 from src.serve.backends.base import NumericRows
-from src.serve.backends.onnx import OnnxBackend
+from src.serve.backends.onnx import OnnxBackend, native_run
 from src.serve.backends.sklearn import SklearnBackend
 from src.serve.errors import IncompatibleArtifactError, IntegrityError, OnnxUnsupportedError
 from src.serve.loaded_model import build_loaded_model
@@ -105,6 +106,32 @@ def test_rows_with_their_matrix_answer_like_plain_rows(
     rows = [tuple(r.values()) for r in iris_records()]
     plain = model.backend.predict(rows)
     assert model.backend.predict(NumericRows(rows, np.asarray(rows, dtype=np.float64))) == plain
+
+
+def test_the_native_run_answers_what_the_public_run_answers(
+    artifacts: Path, iris_onnx: BuiltArtifact
+) -> None:
+    session = ort.InferenceSession(
+        str(iris_onnx.directory / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    name = session.get_inputs()[0].name
+    outputs = [o.name for o in session.get_outputs()]
+    feed = {name: np.asarray([tuple(r.values()) for r in iris_records()], dtype=np.float32)}
+    run = native_run(session)
+    assert run != session.run  # the wrapped native session's method
+    native, public = run(outputs, feed, None), session.run(outputs, feed, None)
+    assert len(native) == len(public) == 2
+    for a, b in zip(native, public, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_without_a_native_session_the_public_run_is_used() -> None:
+    class PublicOnly:
+        def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> list:
+            return ["answer"]
+
+    session = PublicOnly()
+    assert native_run(session)(["label"], {}, None) == ["answer"]  # type: ignore[arg-type]
 
 
 def test_a_corrupted_onnx_file_is_refused_by_its_sha256(
