@@ -69,12 +69,22 @@ class LineFormat:
         model_version = self._versions.get(version, False)
         if model_version is False:
             model_version = self._cache_version(version)
-        if parts is None or model_version is None or _NEEDS_ESCAPE.search(request_id):
+        if (
+            parts is None
+            or model_version is None
+            # a generated id is alphanumeric: nothing to escape, no pattern search needed
+            or not (request_id.isalnum() or not _NEEDS_ESCAPE.search(request_id))
+        ):
             return self._escaped_json_line(entry)
+        micro = self._micro(stamp)
+        head, zone = self._second_parts
+        time_text = f"{head}.{micro:06d}{zone}" if micro else head + zone
+        latency = f"{seconds * 1000:.3f}".rstrip("0")  # milliseconds(), inline: once a line
+        if latency[-1] == ".":
+            latency += "0"
         message_head, route_fields = parts
-        latency = milliseconds(seconds)
         return (
-            f'{{"time":"{self._iso_time(stamp)}","level":"INFO",'
+            f'{{"time":"{time_text}","level":"INFO",'
             f'"message":"{message_head}{latency} ms","logger":"{ACCESS_LOGGER}",'
             f'"request_id":"{request_id}",{route_fields}"latency_ms":{latency},'
             f'"model_version":"{model_version}"}}\n'
@@ -138,14 +148,18 @@ class LineFormat:
         if micro == _MICROS:
             second, micro = second + 1, 0
         if second != self._second:
-            moment = datetime.fromtimestamp(second, self.zone)
-            if self.json:
-                iso = moment.isoformat()
-                self._second_parts = iso[:19], iso[19:]  # date and time; UTC offset
-            else:
-                self._second_parts = moment.strftime("%Y-%m-%dT%H:%M:%S"), moment.strftime("%z")
-            self._second = second
+            self._new_second(second)
         return micro
+
+    def _new_second(self, second: int) -> None:
+        """Format the text parts of ``second`` (the date and time; the UTC offset)."""
+        moment = datetime.fromtimestamp(second, self.zone)
+        if self.json:
+            iso = moment.isoformat()
+            self._second_parts = iso[:19], iso[19:]
+        else:
+            self._second_parts = moment.strftime("%Y-%m-%dT%H:%M:%S"), moment.strftime("%z")
+        self._second = second
 
     def _iso_time(self, stamp: float) -> str:
         """``datetime.fromtimestamp(stamp, zone).isoformat()``, as the other JSON lines."""
