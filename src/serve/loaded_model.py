@@ -34,20 +34,18 @@ class LoadedModel:
     #: ``backends.timing.inline_row_limit``); larger ones go to the thread pool. 0: never.
     inline_max_rows: int = 0
 
-    @property
-    def name(self) -> str:
-        """Model name from metadata."""
-        return self.metadata.model_name
+    #: Model name, version and task from metadata, as plain attributes: requests read them
+    #: several times each, and a property call costs more than the read.
+    name: str = field(init=False)
+    version: str = field(init=False)
+    #: True for classification models.
+    is_classifier: bool = field(init=False)
 
-    @property
-    def version(self) -> str:
-        """Model version from metadata."""
-        return self.metadata.model_version
-
-    @property
-    def is_classifier(self) -> bool:
-        """True for classification models."""
-        return self.metadata.task == "classification"
+    def __post_init__(self) -> None:
+        metadata = self.metadata
+        object.__setattr__(self, "name", metadata.model_name)
+        object.__setattr__(self, "version", metadata.model_version)
+        object.__setattr__(self, "is_classifier", metadata.task == "classification")
 
     @property
     def loaded_at_iso(self) -> str:
