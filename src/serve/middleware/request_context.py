@@ -149,15 +149,17 @@ class RequestContextMiddleware:
         response_started = False
         received = 0
         declared = declared_length(scope["headers"])
+        version: bytes | None = None  # X-Model-Version, once the response has started
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status, response_started, held
+            nonlocal status, response_started, held, version
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
                 if deadline is not None:
                     deadline.answered()
-                headers = [*message.get("headers", ()), *self._headers(scope_state)]
+                version = self._version(scope_state)
+                headers = [*message.get("headers", ()), *self._headers(scope_state, version)]
                 if is_html(headers):  # hashed once its body is complete
                     held = HeldPage({**message, "headers": headers})
                     return
@@ -237,7 +239,7 @@ class RequestContextMiddleware:
                     route,
                     status,
                     elapsed,
-                    self._version(scope_state),
+                    version if version is not None else self._version(scope_state),
                 )
 
     def _version(self, scope_state: dict[str, Any]) -> bytes:
@@ -247,9 +249,9 @@ class RequestContextMiddleware:
             version = model.version if model is not None else None
         return version.encode("ascii", "replace") if version else NO_MODEL_VERSION
 
-    def _headers(self, scope_state: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    def _headers(self, scope_state: dict[str, Any], version: bytes) -> list[tuple[bytes, bytes]]:
         return [
             (b"x-request-id", scope_state["request_id"].encode("ascii")),
-            (b"x-model-version", self._version(scope_state)),
+            (b"x-model-version", version),
             (b"x-api-version", self.api_version),
         ]
