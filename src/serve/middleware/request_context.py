@@ -23,7 +23,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from src.serve.state import ServeState
 
 NO_MODEL_VERSION = b"none"
-RANDOM_BLOCK_BYTES = 16 * 256
+IDS_PER_BLOCK = 256
 
 
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
@@ -54,41 +54,55 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     return new_request_id()
 
 
-class _RandomPool:
-    """``os.urandom`` bytes fetched in blocks: one system call per 256 request ids instead of
-    one each. The pool is dropped in a forked child, which must not reuse its parent's ids."""
+#: Bytes 6 and 8 of a random UUID carry its version (4) and its RFC 4122 variant.
+_VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
+_RFC_4122_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
 
-    def __init__(self, block: int = RANDOM_BLOCK_BYTES) -> None:
-        self._block = block
-        self._lock = threading.Lock()
-        self._bytes = b""
-        self._offset = 0
+
+def random_uuid_hexes(count: int) -> list[str]:
+    """``count`` random UUIDs version 4, as 32 hex digits each (``uuid.uuid4().hex``), made
+    from one ``os.urandom`` call with C-level passes (no ``UUID`` object, no loop per id)."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_RFC_4122_VARIANT)
+    text = raw.hex()
+    return [text[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
+class _RequestIds:
+    """Fresh request ids made :data:`IDS_PER_BLOCK` at a time: one system call and one pass per
+    block instead of per request. Handing one out is one step of a list iterator, which the
+    GIL makes atomic, so threads never get the same id. A forked child drops its parent's."""
+
+    def __init__(self, per_block: int = IDS_PER_BLOCK) -> None:
+        self._per_block = per_block
+        self._lock = threading.Lock()  # one refill at a time
+        self._ids: Iterator[str] = iter(())
         os.register_at_fork(after_in_child=self._drop)
 
-    def take(self, n: int) -> bytes:
-        """``n`` fresh random bytes (never handed out twice)."""
-        with self._lock:
-            offset = self._offset
-            if offset + n > len(self._bytes):
-                self._bytes, offset = os.urandom(max(self._block, n)), 0
-            self._offset = offset + n
-            return self._bytes[offset : offset + n]
+    def take(self) -> str:
+        """A request id never handed out before."""
+        try:
+            return next(self._ids)
+        except StopIteration:
+            with self._lock:
+                for fresh in self._ids:  # another thread refilled meanwhile
+                    return fresh
+                self._ids = iter(random_uuid_hexes(self._per_block))
+                return next(self._ids)
 
     def _drop(self) -> None:
         self._lock = threading.Lock()
-        self._bytes, self._offset = b"", 0
+        self._ids = iter(())
 
 
-_RANDOM = _RandomPool()
+_REQUEST_IDS = _RequestIds()
 
 
 def new_request_id() -> str:
     """A random UUID version 4, as 32 hex digits: ``uuid.uuid4().hex`` without building a
     ``UUID`` object or a system call per id (this runs for every request)."""
-    raw = bytearray(_RANDOM.take(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return raw.hex()
+    return _REQUEST_IDS.take()
 
 
 def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:

@@ -4,6 +4,8 @@ one JSON log line per request."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 
 from src.serve.access_log import ACCESS_LOG
 from src.serve.app import create_app
-from src.serve.middleware.request_context import request_id_from
+from src.serve.middleware.request_context import new_request_id, request_id_from
 from src.serve.version import API_VERSION
 from tests.artifact_factory import BuiltArtifact
 from tests.unit_tests.serve.helpers import ADMIN, AUTH, IRIS_ROW, AppClient, make_settings
@@ -92,6 +94,39 @@ def test_an_unsafe_client_request_id_is_replaced(raw: bytes) -> None:
     rid = request_id_from([(b"x-request-id", raw)])
     assert rid != raw.decode("latin-1")
     assert uuid.UUID(hex=rid).version == 4
+
+
+def test_request_ids_are_random_uuid4s_never_handed_out_twice() -> None:
+    taken: list[list[str]] = [[] for _ in range(4)]
+
+    def take(into: list[str]) -> None:
+        into.extend(new_request_id() for _ in range(1_500))  # several blocks each
+
+    threads = [threading.Thread(target=take, args=(ids,)) for ids in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [rid for chunk in taken for rid in chunk]
+    assert len(set(ids)) == len(ids) == 6_000
+    for rid in ids[::97]:
+        parsed = uuid.UUID(hex=rid)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, rid)
+
+
+def test_a_forked_child_does_not_reuse_its_parents_next_ids() -> None:
+    new_request_id()  # the parent holds a block with ids still to hand out
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write_end, new_request_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert uuid.UUID(hex=child_id).version == 4
+    assert child_id not in {new_request_id() for _ in range(300)}
 
 
 def test_unsafe_request_id_over_http_is_never_echoed(client: AppClient) -> None:
