@@ -125,17 +125,17 @@ async def read_body(receive: Receive) -> bytes:
         message = await receive()
         if message["type"] == "http.request":
             chunk = message.get("body", b"")
+            if not message.get("more_body", False):
+                return b"".join((*chunks, chunk)) if chunks else chunk  # usually one message
             if chunk:
                 chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
         elif message["type"] == "http.disconnect":
             raise ClientDisconnect()
 
 
 def parse_json_body(body: bytes) -> Any:
     """The body parsed with orjson; 422 when empty or not JSON."""
-    if not body.strip():
+    if not body or body.isspace():  # (no stripped copy of every body)
         raise InvalidJSONError("Request body is empty: send a JSON object.")
     try:
         return orjson.loads(body)
@@ -262,7 +262,6 @@ class DataPlane:
         request_id = adopt_request_id(scope, client_id)
         (result,) = await inference.infer(model, [row])
         ensure_finite((result,), batch=False)
-        request_id = client_id or scope["state"]["request_id"]
         self.log_predictions(model, request_id, (row,), (result,), started, batch=False)
         return orjson.dumps(
             {
@@ -286,7 +285,6 @@ class DataPlane:
         request_id = adopt_request_id(scope, client_id)
         results = await self._inference.infer(model, rows)
         ensure_finite(results, batch=True)
-        request_id = client_id or scope["state"]["request_id"]
         self.log_predictions(model, request_id, rows, results, started, batch=True)
         return orjson.dumps(
             {

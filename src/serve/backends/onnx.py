@@ -235,7 +235,7 @@ class OnnxBackend(Backend):
             values = results[0].reshape(-1)
             return answers(map(Prediction, values.tolist(), repeat(None)), n, values)
         if n == 1 and self.has_probabilities:  # one /predict row: no iterator pipeline
-            (label,) = results[0].reshape(-1).tolist()
+            label = results[0].item()  # its one label as a Python value, like tolist()
             (values,) = results[1].tolist()
             probabilities = dict(zip(self._proba_keys, values, strict=True))
             return [Prediction(self._label_of[label], probabilities)]
