@@ -76,15 +76,10 @@ class LineFormat:
             or not (request_id.isalnum() or not _NEEDS_ESCAPE.search(request_id))
         ):
             return self._escaped_json_line(entry)
-        micro = self._micro(stamp)
-        head, zone = self._second_parts
-        time_text = f"{head}.{micro:06d}{zone}" if micro else head + zone
-        latency = f"{seconds * 1000:.3f}".rstrip("0")  # milliseconds(), inline: once a line
-        if latency[-1] == ".":
-            latency += "0"
+        latency = milliseconds(seconds)
         message_head, route_fields = parts
         return (
-            f'{{"time":"{time_text}","level":"INFO",'
+            f'{{"time":"{self._iso_time(stamp)}","level":"INFO",'
             f'"message":"{message_head}{latency} ms","logger":"{ACCESS_LOGGER}",'
             f'"request_id":"{request_id}",{route_fields}"latency_ms":{latency},'
             f'"model_version":"{model_version}"}}\n'
@@ -134,9 +129,8 @@ class LineFormat:
     def _cache_version(self, version: bytes) -> str | None:
         if len(self._versions) >= _CACHE_LIMIT:
             self._versions.clear()
-        text: str | None = version.decode("ascii", "replace")
-        if _NEEDS_ESCAPE.search(text):  # type: ignore[arg-type]
-            text = None
+        decoded = version.decode("ascii", "replace")
+        text = None if _NEEDS_ESCAPE.search(decoded) else decoded
         self._versions[version] = text
         return text
 
