@@ -207,17 +207,22 @@ def test_no_deadline_when_off_or_for_admin_paths() -> None:
     assert on is not None
 
 
+async def _time_out_under(state: Any) -> tuple[bool, RequestTimeoutError | None]:
+    """Start a 0.05 s deadline for a request whose scope carries ``state``, hang past it:
+    (whether the deadline holds this very task, the 504 it then gives)."""
+    deadline = TimeLimit(0.05).start({**_scope(), "state": state})
+    assert deadline is not None
+    own = deadline.task is asyncio.current_task()
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        return own, deadline.timeout_error()
+    return own, None
+
+
 def test_the_lifespan_states_loop_finds_the_requests_own_task() -> None:
     async def scenario() -> tuple[bool, RequestTimeoutError | None]:
-        scope = {**_scope(), "state": lifespan_state()}
-        deadline = TimeLimit(0.05).start(scope)
-        assert deadline is not None
-        own = deadline.task is asyncio.current_task()
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            return own, deadline.timeout_error()
-        return own, None
+        return await _time_out_under(lifespan_state())
 
     own, error = asyncio.run(asyncio.wait_for(scenario(), 5))
     assert own
@@ -226,20 +231,8 @@ def test_the_lifespan_states_loop_finds_the_requests_own_task() -> None:
 
 def test_a_state_naming_another_loop_falls_back_to_the_running_one() -> None:
     other = asyncio.new_event_loop()  # e.g. a lifespan that ran on a loop since stopped
-
-    async def scenario() -> tuple[bool, RequestTimeoutError | None]:
-        scope = {**_scope(), "state": {EVENT_LOOP_KEY: other}}
-        deadline = TimeLimit(0.05).start(scope)
-        assert deadline is not None
-        own = deadline.task is asyncio.current_task()
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            return own, deadline.timeout_error()
-        return own, None
-
     try:
-        own, error = asyncio.run(asyncio.wait_for(scenario(), 5))
+        own, error = asyncio.run(asyncio.wait_for(_time_out_under({EVENT_LOOP_KEY: other}), 5))
     finally:
         other.close()
     assert own
